@@ -1,0 +1,52 @@
+# Two commands for a new user: `make run` and `make test` (see README.md).
+SHELL      := /bin/bash
+# Debian's interpreter: its sqlite3 module can load extensions (SpatiaLite);
+# the pyenv python3 that may be first on PATH cannot.
+PYTHON     ?= /usr/bin/python3
+VENV       ?= .venv
+HOST       ?= 127.0.0.1
+PORT       ?= 5000
+RUN_APT    := python3-venv libsqlite3-mod-spatialite
+TEST_APT   := $(RUN_APT) postgresql postgresql-15-postgis-3 chromium
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export SPATIALITE_LIBRARY_PATH ?= mod_spatialite
+export FLASK_APP := wsgi:app
+
+.PHONY: run test bench install install-test system-deps system-deps-test lint clean
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e .
+	@touch $@
+
+$(VENV)/.installed-tests: $(VENV)/.installed
+	$(VENV)/bin/pip install -q -e '.[tests]'
+	@touch $@
+
+system-deps:
+	@scripts/ensure-apt.sh $(RUN_APT)
+
+system-deps-test:
+	@scripts/ensure-apt.sh $(TEST_APT)
+
+install: system-deps $(VENV)/.installed
+
+install-test: system-deps-test $(VENV)/.installed-tests
+
+run: install
+	@scripts/run.sh $(HOST) $(PORT)
+
+test: install-test
+	$(VENV)/bin/python -m pytest
+
+bench: install-test
+	$(VENV)/bin/python -m pytest bench -m bench -q -p no:cacheprovider
+
+lint: install-test
+	$(VENV)/bin/pip install -q -e '.[dev]'
+	$(VENV)/bin/ruff check ticketing geo workers config tests
+	$(VENV)/bin/lint-imports
+
+clean:
+	rm -rf $(VENV) .pytest-tmp

@@ -1,0 +1,74 @@
+"""Settings classes (defaults only) and the selector.
+
+`select(name)` returns the settings class for an environment name; `create_app`
+then overrides any setting from an environment variable of the same name prefixed
+with ``SUISHOUPAI_`` (for example ``SUISHOUPAI_DATABASE_URL``), or ``DATABASE_URL``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings:
+    """Defaults shared by every environment."""
+
+    SECRET_KEY = "dev-only-change-me"
+    DATABASE_URL = f"sqlite:///{ROOT / 'var' / 'suishoupai.db'}"
+    SQLALCHEMY_ECHO = False
+    # Photos: where the local store keeps files, and upload limits.
+    PHOTO_STORE = "local"
+    PHOTO_DIR = str(ROOT / "var" / "photos")
+    PHOTO_MAX_BYTES = 15 * 1024 * 1024
+    PHOTO_MAX_PIXELS = 50_000_000
+    PHOTOS_PER_REQUEST = 9
+    MAX_CONTENT_LENGTH = 64 * 1024 * 1024
+    # Working time in Asia/Shanghai: office hours as (start, end) "HH:MM" pairs.
+    TIMEZONE = "Asia/Shanghai"
+    OFFICE_HOURS = (("09:00", "12:00"), ("13:00", "18:00"))
+    # Routing: the unit code of the city whose dispatch queue takes points outside every
+    # polygon; None means the first city in the org tree.
+    DISPATCH_CITY_CODE: str | None = None
+    # Duplicate suggestions while reporting (FixMyStreet's default radius).
+    NEARBY_RADIUS_M = 250
+    API_TOKEN_DAYS = 90
+    BABEL_DEFAULT_LOCALE = "zh"
+    LANGUAGES = ("zh", "en")
+    WORKER_HEARTBEAT_SECONDS = 60
+    TESTING = False
+
+
+class Development(Settings):
+    """The embedded default that `make run` uses."""
+
+
+class Testing(Settings):
+    TESTING = True
+    SECRET_KEY = "testing"
+    WTF_CSRF_ENABLED = False
+
+
+class Production(Settings):
+    """PostgreSQL + PostGIS and S3; every secret must come from the environment."""
+
+    SECRET_KEY = ""
+    PHOTO_STORE = "s3"
+
+
+_BY_NAME: dict[str, type[Settings]] = {
+    "development": Development,
+    "testing": Testing,
+    "production": Production,
+}
+
+
+def select(name: str | None = None) -> type[Settings]:
+    """Return the settings class for `name` (default: $SUISHOUPAI_ENV or development)."""
+    name = (name or os.environ.get("SUISHOUPAI_ENV") or "development").lower()
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise ValueError(f"unknown environment {name!r}; choose one of {sorted(_BY_NAME)}") from None

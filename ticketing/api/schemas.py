@@ -1,0 +1,180 @@
+"""Request and response schemas of /api/v1; the OpenAPI document is generated from them."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+from flask_smorest.fields import Upload
+
+from ticketing.workflow import Outcome, Score
+
+
+class TokenRequest(Schema):
+    username = fields.String(required=True, validate=validate.Length(min=1, max=80))
+    password = fields.String(required=True, validate=validate.Length(min=1, max=200), load_only=True)
+
+
+class UnitOut(Schema):
+    code = fields.String()
+    name = fields.String()
+    name_en = fields.String()
+    kind = fields.String()
+    dept_kind = fields.String(allow_none=True)
+    parent = fields.String(allow_none=True, metadata={"description": "the parent unit's code"})
+
+
+class UserOut(Schema):
+    username = fields.String()
+    display_name = fields.String()
+    role = fields.String()
+    unit = fields.Nested(UnitOut, allow_none=True)
+
+
+class TokenOut(Schema):
+    token = fields.String()
+    token_type = fields.String()
+    expires_at = fields.DateTime()
+    user = fields.Nested(UserOut)
+
+
+class CategoryOut(Schema):
+    code = fields.String()
+    name = fields.String()
+    name_en = fields.String()
+    parent = fields.String(allow_none=True)
+    handler_rule = fields.String()
+    dept_kind = fields.String(allow_none=True)
+    response_hours = fields.Integer()
+    resolution_days = fields.Integer()
+    urgent = fields.Boolean()
+
+
+class PhotosIn(Schema):
+    photos = fields.List(Upload(), load_default=list, metadata={"description": "JPEG, PNG or WebP files"})
+
+
+class ReportIn(Schema):
+    category = fields.String(required=True, metadata={"description": "a category code, e.g. city.litter"})
+    description = fields.String(required=True, validate=validate.Length(min=1, max=5000))
+    lon = fields.Float(allow_none=True, load_default=None, allow_nan=False)
+    lat = fields.Float(allow_none=True, load_default=None, allow_nan=False)
+    crs = fields.String(
+        load_default="wgs84",
+        validate=validate.OneOf(["wgs84", "gcj02"]),
+        metadata={"description": "coordinate system of lon/lat: wgs84 (GPS) or gcj02 (Chinese map SDKs)"},
+    )
+    visibility = fields.String(load_default="public", validate=validate.OneOf(["public", "private"]))
+    title = fields.String(load_default="", validate=validate.Length(max=200))
+    address = fields.String(load_default="", validate=validate.Length(max=300))
+
+
+class ListArgs(Schema):
+    state = fields.String(load_default=None)
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page_size = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+
+
+class PhotoOut(Schema):
+    id = fields.Integer()
+    content_type = fields.String()
+    width = fields.Integer()
+    height = fields.Integer()
+    display_url = fields.String()
+    thumb_url = fields.String()
+
+
+class EventOut(Schema):
+    id = fields.Integer()
+    action = fields.String()
+    at = fields.DateTime()
+    actor = fields.String(allow_none=True)
+    actor_role = fields.String()
+    from_state = fields.String(allow_none=True)
+    to_state = fields.String(allow_none=True)
+    round = fields.Integer()
+    handling_unit = fields.String(allow_none=True)
+    note = fields.String()
+    data = fields.Dict()
+    photos = fields.List(fields.Nested(PhotoOut))
+
+
+class TicketOut(Schema):
+    id = fields.Integer()
+    number = fields.String()
+    state = fields.String()
+    category = fields.String()
+    title = fields.String()
+    description = fields.String()
+    address = fields.String()
+    lon = fields.Float()
+    lat = fields.Float()
+    visibility = fields.String()
+    handling_unit = fields.Nested(UnitOut)
+    assignee = fields.String(allow_none=True)
+    co_handlers = fields.List(fields.String())
+    round = fields.Integer()
+    dispatched_at = fields.DateTime(allow_none=True)
+    response_due_at = fields.DateTime(allow_none=True)
+    resolution_due_at = fields.DateTime(allow_none=True)
+    deadline_fallback = fields.Boolean()
+    accepted_at = fields.DateTime(allow_none=True)
+    resolved_at = fields.DateTime(allow_none=True)
+    closed_at = fields.DateTime(allow_none=True)
+    outcome = fields.String(allow_none=True)
+    closed_reason = fields.String(allow_none=True)
+    escalation_level = fields.Integer()
+    supervised = fields.Boolean()
+    needs_review = fields.Boolean()
+    review_reasons = fields.List(fields.String())
+    routing = fields.Dict()
+    duplicate_of = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    allowed_actions = fields.List(fields.String())
+    photos = fields.List(fields.Nested(PhotoOut))
+    events = fields.List(fields.Nested(EventOut))
+
+
+class TicketPage(Schema):
+    items = fields.List(fields.Nested(TicketOut))
+    page = fields.Integer()
+    page_size = fields.Integer()
+    total = fields.Integer()
+
+
+# ---- action bodies
+
+
+class NoteIn(Schema):
+    note = fields.String(load_default="", validate=validate.Length(max=5000))
+
+
+class ReasonIn(Schema):
+    reason = fields.String(load_default="", validate=validate.Length(max=5000))
+
+
+class RedispatchIn(NoteIn):
+    unit = fields.String(load_default=None, metadata={"description": "unit code; default: the same unit"})
+
+
+class AssignIn(NoteIn):
+    assignee = fields.String(required=True, metadata={"description": "username of a handler of the unit"})
+
+
+class TransferIn(NoteIn):
+    unit = fields.String(required=True)
+
+
+class CohandleIn(NoteIn):
+    units = fields.List(fields.String(), required=True, validate=validate.Length(min=1, max=20))
+
+
+class ResolveIn(NoteIn):
+    outcome = fields.String(required=True, validate=validate.OneOf([o.value for o in Outcome]))
+
+
+class RateIn(Schema):
+    score = fields.String(required=True, validate=validate.OneOf([s.value for s in Score]))
+    comment = fields.String(load_default="", validate=validate.Length(max=5000))
+
+
+class DuplicateIn(NoteIn):
+    original = fields.String(required=True, metadata={"description": "number of the original ticket"})

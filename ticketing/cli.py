@@ -1,0 +1,169 @@
+"""`flask ...` commands for setup and operations. Each parses, calls services, commits."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from ticketing.errors import DomainError
+from ticketing.extensions import db
+from ticketing.models import OrgUnit
+
+users_cli = AppGroup("users", help="Users and API tokens.")
+boundaries_cli = AppGroup("boundaries", help="Boundary generations: import, list, activate.")
+calendar_cli = AppGroup("calendar", help="The working-day calendar.")
+demo_cli = AppGroup("demo", help="Demo deployments built from real public data.")
+
+
+def _now(at: str | None) -> datetime:
+    if not at:
+        return datetime.now(timezone.utc)
+    moment = datetime.fromisoformat(at)
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _fail(error: DomainError) -> None:
+    db.session.rollback()
+    raise click.ClickException(f"{error.code}: {error.message}")
+
+
+@users_cli.command("create")
+@click.argument("username")
+@click.option("--role", required=True, type=click.Choice(["deputy", "handler", "supervisor", "admin"]))
+@click.option("--unit", "unit_code", default=None, help="org unit code")
+@click.option("--name", "display_name", default=None)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+def create_user(username: str, role: str, unit_code: str | None, display_name: str | None, password: str) -> None:
+    """Create a user."""
+    from ticketing.services import auth
+
+    try:
+        auth.create_user(
+            username=username, password=password, display_name=display_name or username, role=role,
+            unit_code=unit_code, now=_now(None),
+        )
+    except DomainError as e:
+        _fail(e)
+    db.session.commit()
+    click.echo(f"created {username} ({role})")
+
+
+@users_cli.command("token")
+@click.argument("username")
+@click.option("--days", default=None, type=int)
+def create_token(username: str, days: int | None) -> None:
+    """Print a new API token for USERNAME."""
+    from ticketing.models import User
+    from ticketing.services import auth
+
+    user = db.session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise click.ClickException(f"no user {username!r}")
+    token = auth.issue_token(user, _now(None), days=days or int(current_app.config["API_TOKEN_DAYS"]), label="cli")
+    db.session.commit()
+    click.echo(token)
+
+
+@boundaries_cli.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--key-field", required=True, help="feature property naming the unit")
+@click.option("--match", type=click.Choice(["code", "name"]), default="code", help="match the key to unit code or name")
+@click.option("--crs", type=click.Choice(["wgs84", "gcj02", "bd09"]), default="wgs84")
+@click.option("--label", default=None)
+@click.option("--activate", is_flag=True, help="activate the new generation at once")
+def import_boundaries(path: Path, key_field: str, match: str, crs: str, label: str | None, activate: bool) -> None:
+    """Import GeoJSON polygons into a new (inactive) generation and print the report."""
+    from geo import importer
+
+    now = _now(None)
+    features = importer.parse_features(json.loads(path.read_text(encoding="utf-8")))
+    prepared, _report = importer.prepare_boundaries(features, key_field=key_field, crs=crs)
+    units = {
+        (u.code if match == "code" else u.name): (u.id, u.code)
+        for u in db.session.scalars(select(OrgUnit))
+    }
+    try:
+        gen = importer.import_generation(
+            db.session, prepared, units=units, label=label or path.name, source=str(path), crs=crs, now=now,
+            report=_report,
+        )
+    except ValueError as e:
+        db.session.rollback()
+        raise click.ClickException(str(e)) from None
+    if activate:
+        importer.activate_generation(db.session, gen.id, now)
+    db.session.commit()
+    click.echo(json.dumps({"generation": gen.id, "active": gen.active, "report": gen.report}, ensure_ascii=False, indent=2))
+
+
+@boundaries_cli.command("activate")
+@click.argument("generation_id", type=int)
+def activate_boundaries(generation_id: int) -> None:
+    """Make GENERATION_ID the one routing uses (every process notices)."""
+    from geo import importer
+
+    try:
+        importer.activate_generation(db.session, generation_id, _now(None))
+    except ValueError as e:
+        db.session.rollback()
+        raise click.ClickException(str(e)) from None
+    db.session.commit()
+    click.echo(f"generation {generation_id} is active")
+
+
+@boundaries_cli.command("list")
+def list_boundaries() -> None:
+    """List generations, newest first."""
+    from geo.models import BoundaryGeneration
+
+    for gen in db.session.scalars(select(BoundaryGeneration).order_by(BoundaryGeneration.id.desc())):
+        mark = "*" if gen.active else " "
+        click.echo(f"{mark} {gen.id:4d}  {gen.label}  ({len(gen.boundaries)} polygons, {gen.source_crs})")
+
+
+@calendar_cli.command("seed")
+def seed_calendar() -> None:
+    """Seed holidays and swapped working days from the chinesecalendar package."""
+    from ticketing.worktime import seed_calendar as seed
+
+    years = seed(db.session, _now(None))
+    db.session.commit()
+    click.echo(f"calendar seeded for {', '.join(map(str, years))}")
+
+
+@demo_cli.command("load")
+@click.option("--city", type=click.Choice(["hangzhou", "qingdao"]), default="hangzhou")
+@click.option("--if-empty", is_flag=True, help="do nothing if the database already has an org tree")
+@click.option("--at", default=None, help="pretend it is this ISO time (demo tickets are dated relative to it)")
+def load_demo(city: str, if_empty: bool, at: str | None) -> None:
+    """Load a demo deployment from the real data shipped in data/."""
+    from ticketing import demo
+
+    if if_empty and db.session.scalar(select(OrgUnit.id).limit(1)) is not None:
+        click.echo("database already has data: demo not loaded")
+        return
+    summary = demo.load(city, now=_now(at), settings=current_app.extensions["ticket_settings"],
+                        store=current_app.extensions["photo_store"])
+    db.session.commit()
+    click.echo(summary)
+
+
+@demo_cli.command("logins")
+@click.option("--url", default="http://127.0.0.1:5000/")
+def demo_logins(url: str) -> None:
+    """Print the address and the demo users' logins."""
+    from ticketing import demo
+
+    click.echo(demo.logins_text(url))
+
+
+def register_cli(app: Flask) -> None:
+    """Attach the command groups to `flask`."""
+    for group in (users_cli, boundaries_cli, calendar_cli, demo_cli):
+        app.cli.add_command(group)

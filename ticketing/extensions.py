@@ -1,0 +1,54 @@
+"""Flask extensions, created unbound and attached in `create_app`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request
+from flask_babel import Babel
+from flask_login import LoginManager
+from flask_migrate import Migrate
+from flask_smorest import Api
+from flask_sqlalchemy import SQLAlchemy
+from werkzeug.exceptions import HTTPException
+
+from geo.models import Base
+
+# Paths whose errors are answered in the JSON envelope rather than as HTML pages.
+JSON_PREFIXES = ("/api/",)
+
+
+class EnvelopeApi(Api):
+    """flask-smorest, with HTTP errors in the project's envelope ``{"error": {...}}``.
+
+    Validation failures (422) keep webargs' per-field messages under ``details``.
+    """
+
+    def handle_http_exception(self, error: HTTPException) -> Any:
+        if not request.path.startswith(JSON_PREFIXES):
+            return error
+        data = getattr(error, "data", None) or {}
+        details: dict[str, Any] = {}
+        code = {
+            400: "bad_request",
+            401: "unauthorized",
+            403: "forbidden",
+            404: "not_found",
+            405: "method_not_allowed",
+            409: "conflict",
+            413: "payload_too_large",
+            415: "unsupported_media_type",
+            422: "validation_failed",
+        }.get(error.code or 500, "error")
+        if "messages" in data:
+            details = {"fields": data["messages"]}
+        body = {"error": {"code": code, "message": error.description or error.name, "details": details}}
+        return body, error.code or 500
+
+
+# Models derive from geo.models.Base; Flask-SQLAlchemy shares its metadata.
+db = SQLAlchemy(metadata=Base.metadata)
+migrate = Migrate()
+login_manager = LoginManager()
+babel = Babel()
+api = EnvelopeApi()

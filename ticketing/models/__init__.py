@@ -1,0 +1,42 @@
+"""The domain model. Import from here: `from ticketing.models import Ticket`."""
+
+from geo.models import Base, Boundary, BoundaryGeneration, UTCDateTime
+from ticketing.models.org import OrgUnit, UnitKind
+from ticketing.models.users import ApiToken, User
+from ticketing.models.categories import Category, HandlerRule
+from ticketing.models.calendar import CalendarDay, CalendarYear
+from ticketing.models.tickets import (
+    Extension,
+    IdempotencyRecord,
+    Photo,
+    Rating,
+    Ticket,
+    TicketCoHandler,
+    TicketCounter,
+    TicketEvent,
+    TicketFollower,
+)
+
+__all__ = [
+    "ApiToken",
+    "Base",
+    "Boundary",
+    "BoundaryGeneration",
+    "CalendarDay",
+    "CalendarYear",
+    "Category",
+    "Extension",
+    "HandlerRule",
+    "IdempotencyRecord",
+    "OrgUnit",
+    "Photo",
+    "Rating",
+    "Ticket",
+    "TicketCoHandler",
+    "TicketCounter",
+    "TicketEvent",
+    "TicketFollower",
+    "UTCDateTime",
+    "UnitKind",
+    "User",
+]

@@ -1,0 +1,84 @@
+"""Who stands how to a ticket, and which tickets a user may see.
+
+Every permission is scoped to the org tree (DESIGN.md §2). The rules live here so that
+services, lists and later the web pages and Open311 ask the same questions.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
+
+from ticketing.errors import Forbidden, NotFound
+from ticketing.models import OrgUnit, Ticket, TicketCoHandler, TicketFollower, User
+from ticketing.workflow import Relation, Role, Rule
+
+
+def relations(actor: User | None, ticket: Ticket) -> set[Relation]:
+    """The relations in which `actor` stands to `ticket` (empty: may not see it)."""
+    if actor is None:
+        return {Relation.SYSTEM}
+    rel: set[Relation] = set()
+    if ticket.reporter_id == actor.id or ticket.deputy_id == actor.id:
+        rel.add(Relation.REPORTER)
+    if actor.role == Role.HANDLER and actor.unit_id is not None:
+        if actor.unit_id == ticket.handling_unit_id:
+            rel |= {Relation.HANDLING_UNIT, Relation.CO_HANDLER}
+        elif any(c.unit_id == actor.unit_id for c in ticket.co_handlers):
+            rel.add(Relation.CO_HANDLER)
+    if actor.role in (Role.SUPERVISOR, Role.ADMIN) and _oversees(actor, ticket):
+        rel.add(Relation.SUPERVISOR)
+    if rel:
+        rel.add(Relation.VIEWER)
+    elif actor.role == Role.ADMIN:
+        rel.add(Relation.VIEWER)
+    return rel
+
+
+def _oversees(actor: User, ticket: Ticket) -> bool:
+    if actor.role == Role.ADMIN and actor.unit is None:
+        return True
+    if actor.unit is None:
+        return False
+    units = [ticket.handling_unit, *(c.unit for c in ticket.co_handlers)]
+    return any(u is not None and u.is_within(actor.unit) for u in units)
+
+
+def require_visible(actor: User | None, ticket: Ticket | None) -> set[Relation]:
+    """Return the actor's relations, or raise NotFound if they may not see the ticket."""
+    if ticket is None:
+        raise NotFound("no such ticket", code="ticket_not_found")
+    rel = relations(actor, ticket)
+    if not rel:
+        raise NotFound("no such ticket", code="ticket_not_found")
+    return rel
+
+
+def require_relation(rule: Rule, rel: set[Relation]) -> None:
+    """Raise Forbidden unless one of the rule's relations holds."""
+    if not (rule.relations & rel):
+        raise Forbidden(
+            f"you may not {rule.action.value} this ticket",
+            code="action_forbidden",
+            details={"action": rule.action.value, "needs": sorted(r.value for r in rule.relations)},
+        )
+
+
+def visible_filter(actor: User) -> ColumnElement[bool]:
+    """A WHERE clause on Ticket selecting what `actor` may see (for lists)."""
+    mine = or_(Ticket.reporter_id == actor.id, Ticket.deputy_id == actor.id)
+    following = exists().where(TicketFollower.ticket_id == Ticket.id, TicketFollower.user_id == actor.id)
+    if actor.role == Role.ADMIN and actor.unit is None:
+        return true()
+    if actor.role in (Role.SUPERVISOR, Role.ADMIN) and actor.unit is not None:
+        prefix = actor.unit.path
+        in_subtree = select(OrgUnit.id).where(OrgUnit.path.startswith(prefix, autoescape=True))
+        co_in_subtree = exists().where(
+            TicketCoHandler.ticket_id == Ticket.id, TicketCoHandler.unit_id.in_(in_subtree)
+        )
+        return or_(Ticket.handling_unit_id.in_(in_subtree), co_in_subtree, mine, following)
+    if actor.role == Role.HANDLER and actor.unit_id is not None:
+        co = exists().where(TicketCoHandler.ticket_id == Ticket.id, TicketCoHandler.unit_id == actor.unit_id)
+        return or_(Ticket.handling_unit_id == actor.unit_id, co, mine, following)
+    if actor.role == Role.DEPUTY:
+        return or_(mine, following)
+    return and_(false())

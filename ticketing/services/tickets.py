@@ -1,0 +1,600 @@
+"""The ticket use cases: report, then every action of the transition table.
+
+Each function takes the actor, `now` and what the action needs; checks visibility
+(NotFound), the state (TransitionNotAllowed), the actor's relation (Forbidden) and the
+evidence (EvidenceRequired) in that order, before anything is written; then changes the
+ticket, appends one event, and flushes. The caller commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from geoalchemy2.shape import from_shape
+from shapely.geometry import Point
+from sqlalchemy import select, update
+
+from geo.crs import SUPPORTED_CRS, to_wgs84
+from ticketing.errors import EvidenceRequired, Forbidden, InvalidInput, TransitionNotAllowed
+from ticketing.extensions import db
+from ticketing.models import (
+    Category,
+    OrgUnit,
+    Photo,
+    Rating,
+    Ticket,
+    TicketCoHandler,
+    TicketCounter,
+    TicketEvent,
+    TicketFollower,
+    UnitKind,
+    User,
+)
+from ticketing.models.tickets import ReporterKind, Visibility
+from ticketing.services import access, dispatch
+from ticketing.services import photos as photo_service
+from ticketing.services.photos import ProcessedPhoto, Upload
+from ticketing.settings import TicketSettings
+from ticketing.storage import PhotoStore
+from ticketing.workflow import Action, ClosedReason, Outcome, Relation, Role, Rule, Score, State, rule_for
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What a step brings: a note and already-uploaded files (verified here, stored on success)."""
+
+    note: str = ""
+    uploads: Sequence[Upload] = ()
+
+
+# ---------------------------------------------------------------------------- report
+
+
+def report(
+    *,
+    actor: User,
+    category_code: str,
+    description: str,
+    lon: float | None,
+    lat: float | None,
+    crs: str = "wgs84",
+    visibility: str = "public",
+    title: str = "",
+    address: str = "",
+    uploads: Sequence[Upload] = (),
+    now: datetime,
+    settings: TicketSettings,
+    store: PhotoStore,
+) -> Ticket:
+    """Create a ticket, route it and dispatch it as a work order, in the caller's transaction.
+
+    Everything is validated (category, coordinates, every photo) before the first write,
+    so a refused report leaves nothing behind in the database.
+    """
+    if actor.role != Role.DEPUTY:
+        raise Forbidden(
+            "only deputies report through this channel", code="action_forbidden", details={"action": "report"}
+        )
+    category = db.session.scalar(select(Category).where(Category.code == category_code, Category.active.is_(True)))
+    if category is None:
+        raise InvalidInput(
+            f"unknown category {category_code!r}", code="unknown_category", details={"category": category_code}
+        )
+    if not description.strip():
+        raise InvalidInput("a description is required", code="description_required")
+    if visibility not in (v.value for v in Visibility):
+        raise InvalidInput("visibility must be public or private", code="invalid_visibility")
+    wlon, wlat = _checked_point(lon, lat, crs)
+    processed = _process_all(uploads, settings)
+
+    routing = dispatch.route(wlon, wlat, category, settings)
+    deadlines = dispatch.deadlines_from(now, category, settings)
+    ticket = Ticket(
+        number=next_number(now, settings),
+        category=category,
+        title=title.strip()[:200],
+        description=description.strip(),
+        address=address.strip()[:300],
+        location=from_shape(Point(wlon, wlat), srid=4326),
+        input_crs=crs,
+        visibility=Visibility(visibility),
+        state=State.DISPATCHED,
+        reporter_kind=ReporterKind.DEPUTY,
+        reporter_id=actor.id,
+        handling_unit=routing.handling_unit,
+        routed_generation_id=routing.generation_id,
+        routed_unit_id=routing.covering_unit.id if routing.covering_unit else None,
+        routing=routing.snapshot,
+        needs_review=bool(routing.flags),
+        review_reasons=list(routing.flags),
+        round=1,
+        dispatched_at=now,
+        response_due_at=deadlines.response_due_at,
+        resolution_due_at=deadlines.resolution_due_at,
+        deadline_fallback=deadlines.fallback,
+        created_at=now,
+        updated_at=now,
+    )
+    db.session.add(ticket)
+    db.session.flush()
+    event = _event(
+        ticket,
+        Action.REPORT,
+        actor,
+        now,
+        from_state=None,
+        to_state=State.DISPATCHED,
+        data={"routing": routing.snapshot, **_deadline_data(ticket)},
+    )
+    _attach_photos(ticket, event, processed, actor, now, store)
+    return ticket
+
+
+def next_number(now: datetime, settings: TicketSettings) -> str:
+    """The next human-readable number for `now`'s year (``2026-000123``).
+
+    The counter row is incremented with one UPDATE, which takes a row lock on
+    PostgreSQL and the write lock on SQLite, so concurrent reports never share a number.
+    """
+    from zoneinfo import ZoneInfo
+
+    year = now.astimezone(ZoneInfo(settings.timezone)).year
+    session = db.session
+    result = session.execute(
+        update(TicketCounter).where(TicketCounter.year == year).values(last=TicketCounter.last + 1)
+    )
+    if result.rowcount == 0:  # type: ignore[attr-defined]
+        session.add(TicketCounter(year=year, last=1))
+        session.flush()
+        last = 1
+    else:
+        last = session.scalar(select(TicketCounter.last).where(TicketCounter.year == year))
+    return f"{year}-{last:06d}"
+
+
+def _checked_point(lon: float | None, lat: float | None, crs: str) -> tuple[float, float]:
+    if lon is None or lat is None:
+        raise InvalidInput("a location (lon, lat) is required", code="location_required")
+    if crs not in SUPPORTED_CRS or crs == "bd09":
+        raise InvalidInput("crs must be wgs84 or gcj02", code="invalid_crs", details={"crs": crs})
+    if not (-180.0 <= lon <= 180.0 and -90.0 <= lat <= 90.0) or lon != lon or lat != lat:
+        raise InvalidInput(
+            "coordinates out of range", code="location_out_of_range", details={"lon": lon, "lat": lat}
+        )
+    return to_wgs84(lon, lat, crs)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------- the steps
+
+
+def accept(ticket: Ticket, actor: User, now: datetime, *, note: str) -> TicketEvent:
+    """The handling unit takes the work order on (a note is required)."""
+    rule = _guard(ticket, Action.ACCEPT, actor, Evidence(note))
+    ticket.accepted_at = now
+    if ticket.assignee_id is None:
+        ticket.assignee_id = actor.id
+    return _transition(ticket, rule, actor, now, State.ACCEPTED, note=note)
+
+
+def return_(ticket: Ticket, actor: User, now: datetime, *, reason: str) -> TicketEvent:
+    """The handling unit sends the work order back (退单) with a reason, for a supervisor to re-dispatch."""
+    rule = _guard(ticket, Action.RETURN, actor, Evidence(reason))
+    return _transition(ticket, rule, actor, now, State.RETURNED, note=reason)
+
+
+def redispatch(
+    ticket: Ticket, actor: User, now: datetime, *, note: str, unit_code: str | None, settings: TicketSettings
+) -> TicketEvent:
+    """A supervisor sends a returned ticket out again, to the same or another unit in their subtree.
+
+    The new unit's clock starts afresh: both deadlines are recomputed from `now`.
+    """
+    rule = _guard(ticket, Action.REDISPATCH, actor, Evidence(note))
+    unit = _target_unit(unit_code, actor) if unit_code else ticket.handling_unit
+    previous = ticket.handling_unit.code
+    _set_unit(ticket, unit)
+    _new_deadlines(ticket, now, settings)
+    return _transition(
+        ticket, rule, actor, now, State.DISPATCHED, note=note, data={"from_unit": previous, "to_unit": unit.code}
+    )
+
+
+def progress(
+    ticket: Ticket, actor: User, now: datetime, *, evidence: Evidence, settings: TicketSettings, store: PhotoStore
+) -> TicketEvent:
+    """A handler (lead or co-handling unit) records a step with a note and photos."""
+    rule = _guard(ticket, Action.PROGRESS, actor, evidence)
+    processed = _process_all(evidence.uploads, settings)
+    event = _transition(ticket, rule, actor, now, None, note=evidence.note)
+    _attach_photos(ticket, event, processed, actor, now, store)
+    return event
+
+
+def assign(ticket: Ticket, actor: User, now: datetime, *, assignee_username: str, note: str = "") -> TicketEvent:
+    """Give the work order to a person of the handling unit."""
+    rule = _guard(ticket, Action.ASSIGN, actor, Evidence(note))
+    assignee = db.session.scalar(select(User).where(User.username == assignee_username, User.active.is_(True)))
+    if assignee is None or assignee.unit_id != ticket.handling_unit_id or assignee.role != Role.HANDLER:
+        raise InvalidInput(
+            "the assignee must be an active handler of the handling unit",
+            code="invalid_assignee",
+            details={"assignee": assignee_username},
+        )
+    ticket.assignee_id = assignee.id
+    return _transition(ticket, rule, actor, now, None, note=note, data={"assignee": assignee.username})
+
+
+def transfer(
+    ticket: Ticket, actor: User, now: datetime, *, unit_code: str, note: str, settings: TicketSettings
+) -> TicketEvent:
+    """Hand the ticket to another unit (转办); it must accept afresh, so the state becomes dispatched.
+
+    A supervisor may transfer within their subtree; the handling unit itself only
+    within its own district. The response deadline restarts; the resolution deadline stands.
+    """
+    rule = _guard(ticket, Action.TRANSFER, actor, Evidence(note))
+    rel = access.relations(actor, ticket)
+    unit = _unit_by_code(unit_code)
+    if Relation.SUPERVISOR in rel:
+        unit = _target_unit(unit_code, actor)
+    else:
+        district = _district_of(ticket.handling_unit)
+        if district is None or not unit.is_within(district):
+            raise InvalidInput(
+                "a handling unit may only transfer within its district",
+                code="transfer_outside_district",
+                details={"unit": unit_code},
+            )
+    if unit.id == ticket.handling_unit_id:
+        raise InvalidInput("the ticket is already with that unit", code="same_unit")
+    previous = ticket.handling_unit.code
+    _set_unit(ticket, unit)
+    cal_deadlines = dispatch.deadlines_from(now, ticket.category, settings)
+    ticket.dispatched_at = now
+    ticket.response_due_at = cal_deadlines.response_due_at
+    ticket.accepted_at = None
+    return _transition(
+        ticket,
+        rule,
+        actor,
+        now,
+        State.DISPATCHED,
+        note=note,
+        data={"from_unit": previous, "to_unit": unit.code, **_deadline_data(ticket)},
+    )
+
+
+def cohandle(ticket: Ticket, actor: User, now: datetime, *, unit_codes: Sequence[str], note: str = "") -> TicketEvent:
+    """Call in co-handling units (吹哨): they see the ticket and add progress; the lead unit resolves."""
+    rule = _guard(ticket, Action.COHANDLE, actor, Evidence(note))
+    if not unit_codes:
+        raise InvalidInput("name at least one unit", code="units_required")
+    present = {c.unit_id for c in ticket.co_handlers}
+    added = []
+    for code in dict.fromkeys(unit_codes):
+        unit = _unit_by_code(code)
+        if unit.id == ticket.handling_unit_id or unit.id in present:
+            continue
+        if unit.kind in (UnitKind.CITY, UnitKind.DISPATCH):
+            raise InvalidInput("co-handlers are streets or departments", code="invalid_co_handler")
+        ticket.co_handlers.append(TicketCoHandler(unit_id=unit.id, added_at=now))
+        present.add(unit.id)
+        added.append(unit.code)
+    if not added:
+        raise InvalidInput("those units already handle this ticket", code="nothing_to_add")
+    return _transition(ticket, rule, actor, now, None, note=note, data={"units": added})
+
+
+def resolve(
+    ticket: Ticket,
+    actor: User,
+    now: datetime,
+    *,
+    outcome: str,
+    evidence: Evidence,
+    settings: TicketSettings,
+    store: PhotoStore,
+) -> TicketEvent:
+    """The handling unit reports the result (solved, explained or referred) with a note and photos."""
+    rule = _guard(ticket, Action.RESOLVE, actor, evidence)
+    try:
+        result = Outcome(outcome)
+    except ValueError:
+        raise InvalidInput(
+            "outcome must be solved, explained or referred", code="invalid_outcome", details={"outcome": outcome}
+        ) from None
+    processed = _process_all(evidence.uploads, settings)
+    ticket.outcome = result
+    ticket.resolved_at = now
+    event = _transition(
+        ticket, rule, actor, now, State.RESOLVED, note=evidence.note, data={"outcome": result.value}
+    )
+    _attach_photos(ticket, event, processed, actor, now, store)
+    return event
+
+
+def rate(
+    ticket: Ticket, actor: User, now: datetime, *, score: str, comment: str = "", settings: TicketSettings
+) -> TicketEvent:
+    """The reporter rates the round: 满意/基本满意 close it; 不满意 opens round + 1 with new deadlines."""
+    rule = _guard(ticket, Action.RATE, actor, Evidence(comment))
+    try:
+        verdict = Score(score)
+    except ValueError:
+        raise InvalidInput(
+            "score must be satisfied, basically_satisfied or unsatisfied",
+            code="invalid_score",
+            details={"score": score},
+        ) from None
+    rating = Rating(ticket_id=ticket.id, round=ticket.round, score=verdict, comment=comment, rater_id=actor.id, at=now)
+    db.session.add(rating)
+    db.session.flush()
+    data: dict[str, Any] = {"score": verdict.value, "rated_round": ticket.round}
+    if verdict == Score.UNSATISFIED:
+        _next_round(ticket, now, settings)
+        data.update(_deadline_data(ticket))
+        return _transition(ticket, rule, actor, now, State.DISPATCHED, note=comment, data=data)
+    ticket.final_rating_id = rating.id
+    ticket.closed_reason = ClosedReason.RATED
+    ticket.closed_at = now
+    return _transition(ticket, rule, actor, now, State.CLOSED, note=comment, data=data)
+
+
+def close_unrated(ticket: Ticket, actor: User | None, now: datetime, *, note: str = "") -> TicketEvent:
+    """Close a resolved ticket without a rating: by a supervisor (note required) or by the worker (actor None)."""
+    action = Action.AUTO_CLOSE if actor is None else Action.CLOSE
+    rule = _guard(ticket, action, actor, Evidence(note))
+    ticket.closed_reason = ClosedReason.UNRATED
+    ticket.closed_at = now
+    return _transition(ticket, rule, actor, now, State.CLOSED, note=note)
+
+
+def reopen(ticket: Ticket, actor: User, now: datetime, *, reason: str, settings: TicketSettings) -> TicketEvent:
+    """A supervisor reopens a closed ticket: round + 1, new deadlines, same handling unit."""
+    rule = _guard(ticket, Action.REOPEN, actor, Evidence(reason))
+    _next_round(ticket, now, settings)
+    ticket.closed_reason = None
+    ticket.closed_at = None
+    ticket.final_rating_id = None
+    return _transition(ticket, rule, actor, now, State.DISPATCHED, note=reason, data=_deadline_data(ticket))
+
+
+def mark_invalid(ticket: Ticket, actor: User, now: datetime, *, reason: str) -> TicketEvent:
+    """A supervisor ends an open ticket as invalid (not a real or not a public matter)."""
+    rule = _guard(ticket, Action.INVALID, actor, Evidence(reason))
+    ticket.closed_at = now
+    return _transition(ticket, rule, actor, now, State.INVALID, note=reason)
+
+
+def mark_duplicate(ticket: Ticket, actor: User, now: datetime, *, original_number: str, note: str = "") -> TicketEvent:
+    """A supervisor folds an open ticket into another; its reporter then follows the original."""
+    rule = _guard(ticket, Action.DUPLICATE, actor, Evidence(note))
+    original = db.session.scalar(select(Ticket).where(Ticket.number == original_number))
+    if original is None or not access.relations(actor, original):
+        raise InvalidInput("no such original ticket", code="unknown_original", details={"original": original_number})
+    if original.id == ticket.id or original.state == State.DUPLICATE:
+        raise InvalidInput(
+            "the original must be another ticket that is not itself a duplicate", code="invalid_original"
+        )
+    ticket.duplicate_of_id = original.id
+    ticket.closed_at = now
+    followers = {f for f in db.session.scalars(
+        select(TicketFollower.user_id).where(TicketFollower.ticket_id == ticket.id)
+    )}
+    if ticket.reporter_id is not None:
+        followers.add(ticket.reporter_id)
+    existing = set(db.session.scalars(select(TicketFollower.user_id).where(TicketFollower.ticket_id == original.id)))
+    for uid in sorted(followers - existing - {original.reporter_id}):
+        db.session.add(TicketFollower(ticket_id=original.id, user_id=uid, added_at=now))
+    return _transition(ticket, rule, actor, now, State.DUPLICATE, note=note, data={"original": original.number})
+
+
+def withdraw(ticket: Ticket, actor: User, now: datetime, *, note: str = "") -> TicketEvent:
+    """The reporter withdraws a report the handling unit has not accepted yet; it closes unrated."""
+    rule = _guard(ticket, Action.WITHDRAW, actor, Evidence(note))
+    ticket.closed_reason = ClosedReason.WITHDRAWN
+    ticket.closed_at = now
+    return _transition(ticket, rule, actor, now, State.CLOSED, note=note)
+
+
+def urge(ticket: Ticket, actor: User, now: datetime, *, note: str = "") -> TicketEvent:
+    """The reporter or a supervisor presses the handling unit (催办)."""
+    rule = _guard(ticket, Action.URGE, actor, Evidence(note))
+    return _transition(ticket, rule, actor, now, None, note=note)
+
+
+def add_info(
+    ticket: Ticket, actor: User, now: datetime, *, evidence: Evidence, settings: TicketSettings, store: PhotoStore
+) -> TicketEvent:
+    """The reporter adds a note and/or photos to an open ticket."""
+    rule = _guard(ticket, Action.ADD_INFO, actor, evidence)
+    if not evidence.note.strip() and not evidence.uploads:
+        raise EvidenceRequired("add a note or a photo", code="note_or_photo_required")
+    processed = _process_all(evidence.uploads, settings)
+    event = _transition(ticket, rule, actor, now, None, note=evidence.note)
+    _attach_photos(ticket, event, processed, actor, now, store)
+    return event
+
+
+def comment(ticket: Ticket, actor: User, now: datetime, *, note: str) -> TicketEvent:
+    """Anyone who may see the ticket leaves a comment on its trail."""
+    rule = _guard(ticket, Action.COMMENT, actor, Evidence(note))
+    return _transition(ticket, rule, actor, now, None, note=note)
+
+
+def review(ticket: Ticket, actor: User, now: datetime, *, note: str) -> TicketEvent:
+    """A supervisor's look-back (回头看) on a finished ticket."""
+    rule = _guard(ticket, Action.REVIEW, actor, Evidence(note))
+    return _transition(ticket, rule, actor, now, None, note=note)
+
+
+# ---------------------------------------------------------------------------- reading
+
+
+def get_visible(actor: User, key: str) -> tuple[Ticket, set[Relation]]:
+    """The ticket by number (``2026-000123``) or id, if the actor may see it; else NotFound."""
+    query = select(Ticket)
+    query = query.where(Ticket.id == int(key)) if key.isdigit() else query.where(Ticket.number == key)
+    ticket = db.session.scalar(query)
+    return ticket, access.require_visible(actor, ticket)  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------------------- internals
+
+
+def _guard(ticket: Ticket, action: Action, actor: User | None, evidence: Evidence) -> Rule:
+    """Check visibility, state, relation and evidence, in that order; return the rule."""
+    rule = rule_for(action)
+    rel = access.require_visible(actor, ticket)
+    if ticket.state not in rule.sources:
+        raise TransitionNotAllowed(
+            f"cannot {action.value} a ticket that is {ticket.state.value}",
+            details={"action": action.value, "state": ticket.state.value},
+        )
+    access.require_relation(rule, rel)
+    if rule.note and not evidence.note.strip():
+        raise EvidenceRequired(
+            f"{action.value} needs a note", code="note_required", details={"action": action.value}
+        )
+    if rule.photo and not evidence.uploads:
+        raise EvidenceRequired(
+            f"{action.value} needs at least one photo", code="photo_required", details={"action": action.value}
+        )
+    return rule
+
+
+def _transition(
+    ticket: Ticket,
+    rule: Rule,
+    actor: User | None,
+    now: datetime,
+    target: State | None,
+    *,
+    note: str = "",
+    data: dict[str, Any] | None = None,
+) -> TicketEvent:
+    if target is not None and target not in rule.targets:
+        raise AssertionError(f"{rule.action} cannot lead to {target}")  # a bug, not bad input
+    source = ticket.state
+    if target is not None:
+        ticket.state = target
+    ticket.updated_at = now
+    event = _event(ticket, rule.action, actor, now, from_state=source, to_state=target or source, note=note, data=data)
+    db.session.flush()
+    return event
+
+
+def _event(
+    ticket: Ticket,
+    action: Action,
+    actor: User | None,
+    now: datetime,
+    *,
+    from_state: State | None,
+    to_state: State | None,
+    note: str = "",
+    data: dict[str, Any] | None = None,
+) -> TicketEvent:
+    event = TicketEvent(
+        ticket_id=ticket.id,
+        action=action,
+        at=now,
+        actor_id=actor.id if actor else None,
+        actor_role=actor.role.value if actor else "system",
+        from_state=from_state,
+        to_state=to_state,
+        round=ticket.round,
+        handling_unit_id=ticket.handling_unit_id,
+        note=note.strip(),
+        data=data or {},
+    )
+    db.session.add(event)
+    db.session.flush()
+    return event
+
+
+def _process_all(uploads: Sequence[Upload], settings: TicketSettings) -> list[ProcessedPhoto]:
+    photo_service.check_count(list(uploads), settings.photo_limits)
+    return [photo_service.process(u, settings.photo_limits) for u in uploads]
+
+
+def _attach_photos(
+    ticket: Ticket,
+    event: TicketEvent,
+    processed: list[ProcessedPhoto],
+    actor: User | None,
+    now: datetime,
+    store: PhotoStore,
+) -> list[Photo]:
+    rows = []
+    for p in processed:
+        photo_service.store(p, store)
+        photo = photo_service.make_photo(p, ticket_id=ticket.id, uploader_id=actor.id if actor else None, now=now)
+        photo.event_id = event.id
+        db.session.add(photo)
+        rows.append(photo)
+    if rows:
+        db.session.flush()
+    return rows
+
+
+def _deadline_data(ticket: Ticket) -> dict[str, Any]:
+    return {
+        "deadlines": {
+            "response_due_at": ticket.response_due_at.isoformat() if ticket.response_due_at else None,
+            "resolution_due_at": ticket.resolution_due_at.isoformat() if ticket.resolution_due_at else None,
+            "fallback": ticket.deadline_fallback,
+        }
+    }
+
+
+def _new_deadlines(ticket: Ticket, now: datetime, settings: TicketSettings) -> None:
+    d = dispatch.deadlines_from(now, ticket.category, settings)
+    ticket.dispatched_at = now
+    ticket.response_due_at = d.response_due_at
+    ticket.resolution_due_at = d.resolution_due_at
+    ticket.deadline_fallback = d.fallback
+    ticket.accepted_at = None
+    ticket.resolved_at = None
+
+
+def _next_round(ticket: Ticket, now: datetime, settings: TicketSettings) -> None:
+    # Deadlines first: computing them queries, and an autoflush of a half-changed ticket
+    # would trip the database's checks (a resolved ticket without an outcome).
+    _new_deadlines(ticket, now, settings)
+    ticket.round += 1
+    ticket.outcome = None
+
+
+def _set_unit(ticket: Ticket, unit: OrgUnit) -> None:
+    ticket.handling_unit = unit
+    ticket.handling_unit_id = unit.id
+    ticket.assignee_id = None
+
+
+def _unit_by_code(code: str) -> OrgUnit:
+    unit = db.session.scalar(select(OrgUnit).where(OrgUnit.code == code))
+    if unit is None:
+        raise InvalidInput(f"unknown unit {code!r}", code="unknown_unit", details={"unit": code})
+    return unit
+
+
+def _target_unit(code: str, actor: User) -> OrgUnit:
+    """A unit the supervisor may send work to: inside their subtree, and one that handles work."""
+    unit = _unit_by_code(code)
+    if actor.unit is not None and not unit.is_within(actor.unit):
+        raise InvalidInput("that unit is outside your area", code="unit_outside_scope", details={"unit": code})
+    if unit.kind == UnitKind.CITY:
+        raise InvalidInput("send work to a street, department or dispatch unit", code="invalid_target_unit")
+    return unit
+
+
+def _district_of(unit: OrgUnit) -> OrgUnit | None:
+    for uid in reversed(unit.ancestor_ids()):
+        u = db.session.get(OrgUnit, uid)
+        if u is not None and u.kind == UnitKind.DISTRICT:
+            return u
+    return None

@@ -1,0 +1,37 @@
+"""The settings services need, as one immutable value built from the app config.
+
+Services receive it as an argument instead of reading `current_app`, so that jobs,
+commands and tests pass exactly what they mean.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ticketing.services.photos import PhotoLimits
+
+
+@dataclass(frozen=True)
+class TicketSettings:
+    office_hours: tuple[tuple[str, str], ...]
+    timezone: str
+    dispatch_city_code: str | None
+    photo_limits: PhotoLimits
+    nearby_radius_m: float
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> TicketSettings:
+        """Read the settings from a Flask config (or any mapping with the same keys)."""
+        return cls(
+            office_hours=tuple(tuple(p) for p in config["OFFICE_HOURS"]),  # type: ignore[misc]
+            timezone=config["TIMEZONE"],
+            dispatch_city_code=config.get("DISPATCH_CITY_CODE"),
+            photo_limits=PhotoLimits(
+                max_bytes=int(config["PHOTO_MAX_BYTES"]),
+                max_pixels=int(config["PHOTO_MAX_PIXELS"]),
+                per_request=int(config["PHOTOS_PER_REQUEST"]),
+            ),
+            nearby_radius_m=float(config["NEARBY_RADIUS_M"]),
+        )
