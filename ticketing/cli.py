@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -82,17 +83,31 @@ def import_boundaries(path: Path, key_field: str, match: str, crs: str, label: s
     from geo import importer
 
     now = _now(None)
-    features = importer.parse_features(json.loads(path.read_text(encoding="utf-8")))
+    try:
+        features = importer.parse_features(json.loads(path.read_text(encoding="utf-8")))
+    except (UnicodeDecodeError, json.JSONDecodeError, importer.InvalidGeoJSON) as e:
+        raise click.ClickException(f"{path} is not a GeoJSON file: {e}") from None
     prepared, _report = importer.prepare_boundaries(features, key_field=key_field, crs=crs)
-    units = {
-        (u.code if match == "code" else u.name): (u.id, u.code)
-        for u in db.session.scalars(select(OrgUnit))
-    }
+    units, ambiguous = _units_by(match)
+    clashes = sorted({p.key for p in prepared} & ambiguous)
+    if clashes:
+        # A name shared by several units cannot say which one the polygon belongs to.
+        raise click.ClickException(f"names shared by several units: {', '.join(clashes)}; use --match code")
     try:
         gen = importer.import_generation(
             db.session, prepared, units=units, label=label or path.name, source=str(path), crs=crs, now=now,
             report=_report,
         )
+    except importer.ImportRejected as e:
+        db.session.rollback()
+        # The report is what tells the admin which features failed and why.
+        click.echo(json.dumps({"generation": None, "report": e.report.as_dict()}, ensure_ascii=False, indent=2))
+        reasons = Counter(item["reason"] for item in e.report.rejected)
+        summary = ", ".join(f"{n} {reason}" for reason, n in sorted(reasons.items()))
+        raise click.ClickException(
+            f"nothing imported from {path.name} (rejected: {summary or 'no features'}); "
+            f"no generation was created. Check --key-field {key_field!r} and --match {match}."
+        ) from None
     except ValueError as e:
         db.session.rollback()
         raise click.ClickException(str(e)) from None
@@ -100,6 +115,17 @@ def import_boundaries(path: Path, key_field: str, match: str, crs: str, label: s
         importer.activate_generation(db.session, gen.id, now)
     db.session.commit()
     click.echo(json.dumps({"generation": gen.id, "active": gen.active, "report": gen.report}, ensure_ascii=False, indent=2))
+
+
+def _units_by(match: str) -> tuple[dict[str, tuple[int, str]], set[str]]:
+    """Org units keyed by code or name, and the names that more than one unit carries."""
+    units: dict[str, tuple[int, str]] = {}
+    seen: Counter[str] = Counter()
+    for u in db.session.scalars(select(OrgUnit).order_by(OrgUnit.code)):
+        key = u.code if match == "code" else u.name
+        units[key] = (u.id, u.code)
+        seen[key] += 1
+    return units, {key for key, n in seen.items() if n > 1}
 
 
 @boundaries_cli.command("activate")

@@ -39,7 +39,7 @@ class Role(StrEnum):
 class Relation(StrEnum):
     """How the actor must stand to the ticket for a rule to apply to them."""
 
-    REPORTER = "reporter"  # reported it (or follows it, for urge/comment)
+    REPORTER = "reporter"  # reported it (followers of a ticket are only VIEWERs)
     HANDLING_UNIT = "handling_unit"  # member of the handling unit
     CO_HANDLER = "co_handler"  # member of the handling unit or of a co-handling unit
     SUPERVISOR = "supervisor"  # supervisor whose unit is the handling unit or above it

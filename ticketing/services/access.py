@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
 
 from ticketing.errors import Forbidden, NotFound
+from ticketing.extensions import db
 from ticketing.models import OrgUnit, Ticket, TicketCoHandler, TicketFollower, User
 from ticketing.workflow import Relation, Role, Rule
 
@@ -29,9 +30,22 @@ def relations(actor: User | None, ticket: Ticket) -> set[Relation]:
         rel.add(Relation.SUPERVISOR)
     if rel:
         rel.add(Relation.VIEWER)
-    elif actor.role == Role.ADMIN:
+    elif actor.role == Role.ADMIN or _follows(actor, ticket):
+        # Followers (reporters of its duplicates) read and comment; they do not own it.
         rel.add(Relation.VIEWER)
     return rel
+
+
+def _follows(actor: User, ticket: Ticket) -> bool:
+    if ticket.id is None:
+        return False
+    return bool(
+        db.session.scalar(
+            select(TicketFollower.user_id).where(
+                TicketFollower.ticket_id == ticket.id, TicketFollower.user_id == actor.id
+            )
+        )
+    )
 
 
 def _oversees(actor: User, ticket: Ticket) -> bool:

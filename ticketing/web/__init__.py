@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from flask import Blueprint, Flask, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
@@ -67,4 +68,4 @@ def set_language(code: str) -> Any:
 
 @bp.app_context_processor
 def _inject() -> dict[str, Any]:
-    return {"current_user": current_user, "year": datetime.now(timezone.utc).year}
+    return {"current_user": current_user, "get_locale": get_locale, "year": datetime.now(timezone.utc).year}
