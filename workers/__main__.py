@@ -21,7 +21,7 @@ def _at(value: str | None) -> datetime:
     if not value:
         return datetime.now(timezone.utc)
     moment = datetime.fromisoformat(value)
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,8 +51,9 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     def _stop(signum: int, _frame: FrameType | None) -> None:
-        log.info("stopping on signal %s", signum)
-        scheduler.shutdown(wait=False)
+        # Leave the scheduler's wait loop from the main thread; shutting down from inside
+        # the handler could wait on a lock the interrupted loop holds.
+        raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
@@ -60,7 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):
-        pass
+        log.info("stopping")
+        if scheduler.running:
+            scheduler.shutdown(wait=False)
     return 0
 
 
