@@ -48,8 +48,8 @@ class CategoryOut(Schema):
     urgent = fields.Boolean()
 
 
-class PhotosIn(Schema):
-    photos = fields.List(Upload(), load_default=list, metadata={"description": "JPEG, PNG or WebP files"})
+def _photos() -> fields.List:
+    return fields.List(Upload(), load_default=list, metadata={"description": "JPEG, PNG or WebP files"})
 
 
 class ReportIn(Schema):
@@ -65,6 +65,7 @@ class ReportIn(Schema):
     visibility = fields.String(load_default="public", validate=validate.OneOf(["public", "private"]))
     title = fields.String(load_default="", validate=validate.Length(max=200))
     address = fields.String(load_default="", validate=validate.Length(max=300))
+    photos = _photos()
 
 
 class ListArgs(Schema):
@@ -169,6 +170,14 @@ class CohandleIn(NoteIn):
 
 class ResolveIn(NoteIn):
     outcome = fields.String(required=True, validate=validate.OneOf([o.value for o in Outcome]))
+
+
+class NoteWithPhotosIn(NoteIn):
+    photos = _photos()
+
+
+class ResolveWithPhotosIn(ResolveIn):
+    photos = _photos()
 
 
 class RateIn(Schema):

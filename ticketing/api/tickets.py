@@ -10,11 +10,11 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Response, jsonify, url_for
-from flask_smorest import Blueprint
 from marshmallow import Schema
 from sqlalchemy import func, select
 
 from ticketing.api import presenters
+from ticketing.api.blueprint import ApiBlueprint
 from ticketing.api.context import actor, mutation, now, settings, store, uploads
 from ticketing.api.schemas import (
     AssignIn,
@@ -22,12 +22,12 @@ from ticketing.api.schemas import (
     DuplicateIn,
     ListArgs,
     NoteIn,
-    PhotosIn,
+    NoteWithPhotosIn,
     RateIn,
     ReasonIn,
     RedispatchIn,
     ReportIn,
-    ResolveIn,
+    ResolveWithPhotosIn,
     TicketOut,
     TicketPage,
     TransferIn,
@@ -40,7 +40,7 @@ from ticketing.services import tickets as svc
 from ticketing.services.tickets import Evidence
 from ticketing.workflow import State
 
-blp = Blueprint("api_tickets", __name__, description="Tickets and their trail")
+blp = ApiBlueprint("api_tickets", __name__, description="Tickets and their trail")
 SECURED = [{"bearer": []}]
 
 
@@ -54,11 +54,10 @@ def _ticket_response(ticket: Ticket, viewer: User, status: int) -> Response:
 
 @blp.route("/tickets", methods=["POST"])
 @mutation
-@blp.arguments(ReportIn, location="form")
-@blp.arguments(PhotosIn, location="files")
+@blp.arguments(ReportIn, location="multipart")
 @blp.response(201, TicketOut)
 @blp.doc(security=SECURED)
-def create_ticket(form: dict[str, Any], files: dict[str, Any]) -> Response:
+def create_ticket(form: dict[str, Any]) -> Response:
     """Report a problem: fields and photos in one multipart request; routed and dispatched at once."""
     user = actor()
     ticket = svc.report(
@@ -71,7 +70,7 @@ def create_ticket(form: dict[str, Any], files: dict[str, Any]) -> Response:
         visibility=form["visibility"],
         title=form["title"],
         address=form["address"],
-        uploads=uploads(files),
+        uploads=uploads(form),
         now=now(),
         settings=settings(),
         store=store(),
@@ -129,7 +128,7 @@ ACTIONS: dict[str, tuple[type[Schema], bool, Call, str]] = {
     "redispatch": (RedispatchIn, False, lambda t, u, b, p: svc.redispatch(
         t, u, now(), note=b["note"], unit_code=b["unit"], settings=settings()),
         "A supervisor re-dispatches a returned ticket, optionally to another unit."),
-    "progress": (NoteIn, True, lambda t, u, b, p: svc.progress(
+    "progress": (NoteWithPhotosIn, True, lambda t, u, b, p: svc.progress(
         t, u, now(), evidence=_ev(b, p), settings=settings(), store=store()),
         "Record a handling step with a note and at least one photo."),
     "assign": (AssignIn, False, lambda t, u, b, p: svc.assign(
@@ -141,7 +140,7 @@ ACTIONS: dict[str, tuple[type[Schema], bool, Call, str]] = {
     "cohandle": (CohandleIn, False, lambda t, u, b, p: svc.cohandle(
         t, u, now(), unit_codes=b["units"], note=b["note"]),
         "Call in co-handling units (吹哨)."),
-    "resolve": (ResolveIn, True, lambda t, u, b, p: svc.resolve(
+    "resolve": (ResolveWithPhotosIn, True, lambda t, u, b, p: svc.resolve(
         t, u, now(), outcome=b["outcome"], evidence=_ev(b, p), settings=settings(), store=store()),
         "Resolve with an outcome, a note and at least one photo."),
     "rate": (RateIn, False, lambda t, u, b, p: svc.rate(
@@ -161,7 +160,7 @@ ACTIONS: dict[str, tuple[type[Schema], bool, Call, str]] = {
                  "The reporter withdraws a report not yet accepted."),
     "urge": (NoteIn, False, lambda t, u, b, p: svc.urge(t, u, now(), note=b["note"]),
              "The reporter or a supervisor urges the handling unit (催办)."),
-    "information": (NoteIn, True, lambda t, u, b, p: svc.add_info(
+    "information": (NoteWithPhotosIn, True, lambda t, u, b, p: svc.add_info(
         t, u, now(), evidence=_ev(b, p), settings=settings(), store=store()),
         "The reporter adds information (note and/or photos)."),
     "comment": (NoteIn, False, lambda t, u, b, p: svc.comment(t, u, now(), note=b["note"]),
@@ -172,10 +171,10 @@ ACTIONS: dict[str, tuple[type[Schema], bool, Call, str]] = {
 
 
 def _register(name: str, schema: type[Schema], with_photos: bool, call: Call, summary: str) -> None:
-    def view(body: dict[str, Any], files: dict[str, Any] | None = None, *, key: str) -> Response:
+    def view(body: dict[str, Any], *, key: str) -> Response:
         user = actor()
         ticket, _ = svc.get_visible(user, key)
-        call(ticket, user, body, uploads(files or {}))
+        call(ticket, user, body, uploads(body))
         return _ticket_response(ticket, user, 200)
 
     view.__name__ = f"action_{name}"
@@ -185,8 +184,7 @@ def _register(name: str, schema: type[Schema], with_photos: bool, call: Call, su
     wrapped = blp.response(200, TicketOut)(wrapped)
     if with_photos:
         # Photos come in a multipart body, so the fields do too.
-        wrapped = blp.arguments(PhotosIn, location="files")(wrapped)
-        wrapped = blp.arguments(schema, location="form")(wrapped)
+        wrapped = blp.arguments(schema, location="multipart")(wrapped)
     else:
         wrapped = blp.arguments(schema, location="json_or_form")(wrapped)
     wrapped = mutation(wrapped)
