@@ -12,7 +12,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export SPATIALITE_LIBRARY_PATH ?= mod_spatialite
 export FLASK_APP := wsgi:app
 
-.PHONY: run test bench install install-test system-deps system-deps-test lint clean
+.PHONY: run test install install-test system-deps system-deps-test lint clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -39,9 +39,6 @@ run: install
 
 test: install-test
 	$(VENV)/bin/python -m pytest
-
-bench: install-test
-	$(VENV)/bin/python -m pytest bench -m bench -q -p no:cacheprovider
 
 lint: install-test
 	$(VENV)/bin/pip install -q -e '.[dev]'
