@@ -30,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--at", default=None, help="with --once: run as of this ISO time")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
+    # APScheduler logs every run at INFO; the jobs say what matters themselves.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     app = create_app()
 
     if args.once:
@@ -47,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
             "interval",
             seconds=job.every_seconds(app),
             id=job.name,
+            name=job.name,
             next_run_time=datetime.now(timezone.utc),
         )
 

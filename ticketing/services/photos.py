@@ -93,11 +93,9 @@ def process(upload: Upload, limits: PhotoLimits) -> ProcessedPhoto:
             img.load()
             img = ImageOps.exif_transpose(img)
             rgb = img.convert("RGB")
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
         raise PhotoRejected(
-            "the file is not a readable JPEG, PNG or WebP image",
-            code="photo_unsupported_type",
-            details={**details, "reason": str(exc)[:200]},
+            "the file is not a readable JPEG, PNG or WebP image", code="photo_unsupported_type", details=details
         ) from None
     if fmt not in ACCEPTED:
         raise PhotoRejected(
