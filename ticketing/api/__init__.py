@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Flask, request
 
-from ticketing.errors import DomainError
+from ticketing.errors import DomainError, InvalidInput
 from ticketing.extensions import JSON_PREFIXES, EnvelopeApi, db
 
 
@@ -20,6 +20,12 @@ def register_api(app: Flask, api: EnvelopeApi) -> None:
     for blp in (auth.blp, catalog.blp, tickets.blp, photos.blp):
         api.register_blueprint(blp, url_prefix="/api/v1")
 
+    @app.before_request
+    def _refuse_nul_characters() -> None:
+        # PostgreSQL cannot store NUL in text: refuse it here as bad input, not as a 500 later.
+        if request.path.startswith(JSON_PREFIXES) and _carries_nul():
+            raise InvalidInput("text may not contain NUL characters", code="invalid_characters")
+
     @app.errorhandler(DomainError)
     def _domain_error(error: DomainError) -> Any:
         db.session.rollback()
@@ -27,3 +33,24 @@ def register_api(app: Flask, api: EnvelopeApi) -> None:
         if not request.path.startswith(JSON_PREFIXES):
             return error.message, error.status
         return body, error.status
+
+
+def _carries_nul() -> bool:
+    """Whether the path, query, form fields, JSON body or Idempotency-Key contain a NUL character."""
+    texts: list[Any] = [request.path, request.headers.get("Idempotency-Key", "")]
+    texts += [v for k, vs in request.args.lists() for v in (k, *vs)]
+    if request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        texts += [v for k, vs in request.form.lists() for v in (k, *vs)]
+    if request.is_json:
+        texts.append(request.get_json(silent=True))
+    return any(_has_nul(t) for t in texts)
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False

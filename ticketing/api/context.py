@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
-from ticketing.errors import Conflict, Unauthorized
+from ticketing.errors import Conflict, DomainError, Unauthorized
 from ticketing.extensions import db
 from ticketing.models import IdempotencyRecord, User
 from ticketing.services import auth as auth_service
@@ -78,7 +78,9 @@ def actor() -> User:
 
 def uploads(files: dict[str, Any]) -> list[Upload]:
     """Read the uploaded photos of a multipart request into memory (size-capped by MAX_CONTENT_LENGTH)."""
-    return [Upload(filename=f.filename or "", data=f.read()) for f in files.get("photos", []) if f is not None]
+    found = [Upload(filename=f.filename or "", data=f.read()) for f in files.get("photos", []) if f is not None]
+    # A form's file input left empty arrives as a part with neither name nor content: no photo, not a bad one.
+    return [u for u in found if u.filename or u.data]
 
 
 def _fingerprint() -> str:
@@ -120,7 +122,7 @@ def mutation(view: F) -> F:
         fingerprint = ""
         if key:
             if len(key) > 200:
-                raise Conflict("Idempotency-Key is longer than 200 characters", code="bad_idempotency_key")
+                raise DomainError("Idempotency-Key is longer than 200 characters", code="bad_idempotency_key")
             fingerprint = _fingerprint()
             earlier = _lookup(user.id, key)
             if earlier is not None:

@@ -10,6 +10,7 @@ from ticketing.errors import NotFound
 from ticketing.extensions import db
 from ticketing.models import Photo
 from ticketing.services import access
+from ticketing.services.tickets import MAX_ID
 
 blp = Blueprint("api_photos", __name__, description="Photos")
 
@@ -20,13 +21,14 @@ VARIANTS = ("display", "thumb")
 @blp.doc(security=[{"bearer": []}], responses={200: {"description": "a JPEG"}})
 def photo(photo_id: int, variant: str) -> Response:
     """A photo's display or thumbnail copy (JPEG, no EXIF). Originals are never served here."""
+    user = actor()  # authenticate first: an anonymous caller learns nothing about which ids exist
     if variant not in VARIANTS:
         abort(404)
-    row = db.session.get(Photo, photo_id)
+    row = db.session.get(Photo, photo_id) if photo_id <= MAX_ID else None
     if row is None:
         raise NotFound("no such photo", code="photo_not_found")
     try:
-        access.require_visible(actor(), row.ticket)
+        access.require_visible(user, row.ticket)
     except NotFound:
         raise NotFound("no such photo", code="photo_not_found") from None
     key = row.display_key if variant == "display" else row.thumb_key

@@ -52,11 +52,20 @@ def _photos() -> fields.List:
     return fields.List(Upload(), load_default=list, metadata={"description": "JPEG, PNG or WebP files"})
 
 
+class BlankableFloat(fields.Float):
+    """A float form field for which an empty value means "not given" (a form whose GPS found nothing)."""
+
+    def deserialize(self, value, attr=None, data=None, **kwargs):  # type: ignore[no-untyped-def]
+        if isinstance(value, str) and not value.strip():
+            value = None
+        return super().deserialize(value, attr, data, **kwargs)
+
+
 class ReportIn(Schema):
     category = fields.String(required=True, metadata={"description": "a category code, e.g. city.litter"})
     description = fields.String(required=True, validate=validate.Length(min=1, max=5000))
-    lon = fields.Float(allow_none=True, load_default=None, allow_nan=False)
-    lat = fields.Float(allow_none=True, load_default=None, allow_nan=False)
+    lon = BlankableFloat(allow_none=True, load_default=None, allow_nan=False)
+    lat = BlankableFloat(allow_none=True, load_default=None, allow_nan=False)
     crs = fields.String(
         load_default="wgs84",
         validate=validate.OneOf(["wgs84", "gcj02"]),
@@ -70,7 +79,8 @@ class ReportIn(Schema):
 
 class ListArgs(Schema):
     state = fields.String(load_default=None)
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    # Capped so that the OFFSET stays within a 64-bit integer on both databases.
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=10_000_000))
     page_size = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
 
 

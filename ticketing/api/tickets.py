@@ -160,7 +160,7 @@ ACTIONS: dict[str, tuple[type[Schema], bool, Call, str]] = {
                  "The reporter withdraws a report not yet accepted."),
     "urge": (NoteIn, False, lambda t, u, b, p: svc.urge(t, u, now(), note=b["note"]),
              "The reporter or a supervisor urges the handling unit (催办)."),
-    "information": (NoteWithPhotosIn, True, lambda t, u, b, p: svc.add_info(
+    "add_info": (NoteWithPhotosIn, True, lambda t, u, b, p: svc.add_info(
         t, u, now(), evidence=_ev(b, p), settings=settings(), store=store()),
         "The reporter adds information (note and/or photos)."),
     "comment": (NoteIn, False, lambda t, u, b, p: svc.comment(t, u, now(), note=b["note"]),

@@ -26,8 +26,12 @@ def relations(actor: User | None, ticket: Ticket) -> set[Relation]:
             rel |= {Relation.HANDLING_UNIT, Relation.CO_HANDLER}
         elif any(c.unit_id == actor.unit_id for c in ticket.co_handlers):
             rel.add(Relation.CO_HANDLER)
-    if actor.role in (Role.SUPERVISOR, Role.ADMIN) and _oversees(actor, ticket):
-        rel.add(Relation.SUPERVISOR)
+    if actor.role in (Role.SUPERVISOR, Role.ADMIN):
+        if _oversees(actor, ticket.handling_unit):
+            rel.add(Relation.SUPERVISOR)
+        elif any(_oversees(actor, c.unit) for c in ticket.co_handlers):
+            # Their units help with it (吹哨), so they see it; steering it is for the lead unit's supervisors.
+            rel.add(Relation.VIEWER)
     if rel:
         rel.add(Relation.VIEWER)
     elif actor.role == Role.ADMIN or _follows(actor, ticket):
@@ -48,13 +52,12 @@ def _follows(actor: User, ticket: Ticket) -> bool:
     )
 
 
-def _oversees(actor: User, ticket: Ticket) -> bool:
+def _oversees(actor: User, unit: OrgUnit | None) -> bool:
     if actor.role == Role.ADMIN and actor.unit is None:
         return True
-    if actor.unit is None:
+    if actor.unit is None or unit is None:
         return False
-    units = [ticket.handling_unit, *(c.unit for c in ticket.co_handlers)]
-    return any(u is not None and u.is_within(actor.unit) for u in units)
+    return unit.is_within(actor.unit)
 
 
 def require_visible(actor: User | None, ticket: Ticket | None) -> set[Relation]:

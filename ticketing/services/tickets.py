@@ -42,6 +42,10 @@ from ticketing.storage import PhotoStore
 from ticketing.workflow import Action, ClosedReason, Outcome, Relation, Role, Rule, Score, State, rule_for
 
 
+# The largest value of an INTEGER id column (PostgreSQL's int4).
+MAX_ID = 2**31 - 1
+
+
 @dataclass(frozen=True)
 class Evidence:
     """What a step brings: a note and already-uploaded files (verified here, stored on success)."""
@@ -248,6 +252,7 @@ def transfer(
                 code="transfer_outside_district",
                 details={"unit": unit_code},
             )
+        _working_unit(unit)
     if unit.id == ticket.handling_unit_id:
         raise InvalidInput("the ticket is already with that unit", code="same_unit")
     previous = ticket.handling_unit.code
@@ -255,6 +260,7 @@ def transfer(
     cal_deadlines = dispatch.deadlines_from(now, ticket.category, settings)
     ticket.dispatched_at = now
     ticket.response_due_at = cal_deadlines.response_due_at
+    ticket.deadline_fallback = ticket.deadline_fallback or cal_deadlines.fallback
     ticket.accepted_at = None
     return _transition(
         ticket,
@@ -278,8 +284,10 @@ def cohandle(ticket: Ticket, actor: User, now: datetime, *, unit_codes: Sequence
         unit = _unit_by_code(code)
         if unit.id == ticket.handling_unit_id or unit.id in present:
             continue
-        if unit.kind in (UnitKind.CITY, UnitKind.DISPATCH):
-            raise InvalidInput("co-handlers are streets or departments", code="invalid_co_handler")
+        if unit.kind not in (UnitKind.STREET, UnitKind.DEPARTMENT):
+            raise InvalidInput(
+                "co-handlers are streets or departments", code="invalid_co_handler", details={"unit": code}
+            )
         ticket.co_handlers.append(TicketCoHandler(unit_id=unit.id, added_at=now))
         present.add(unit.id)
         added.append(unit.code)
@@ -437,8 +445,12 @@ def review(ticket: Ticket, actor: User, now: datetime, *, note: str) -> TicketEv
 def get_visible(actor: User, key: str) -> tuple[Ticket, set[Relation]]:
     """The ticket by number (``2026-000123``) or id, if the actor may see it; else NotFound."""
     query = select(Ticket)
-    query = query.where(Ticket.id == int(key)) if key.isdigit() else query.where(Ticket.number == key)
-    ticket = db.session.scalar(query)
+    if key.isascii() and key.isdigit():  # str.isdigit() also admits "²", which int() refuses
+        # An id beyond the column's range is simply absent (the databases would raise on it).
+        ticket_id = int(key)
+        ticket = db.session.scalar(query.where(Ticket.id == ticket_id)) if ticket_id <= MAX_ID else None
+    else:
+        ticket = db.session.scalar(query.where(Ticket.number == key))
     return ticket, access.require_visible(actor, ticket)  # type: ignore[return-value]
 
 
@@ -587,8 +599,20 @@ def _target_unit(code: str, actor: User) -> OrgUnit:
     unit = _unit_by_code(code)
     if actor.unit is not None and not unit.is_within(actor.unit):
         raise InvalidInput("that unit is outside your area", code="unit_outside_scope", details={"unit": code})
-    if unit.kind == UnitKind.CITY:
-        raise InvalidInput("send work to a street, department or dispatch unit", code="invalid_target_unit")
+    return _working_unit(unit)
+
+
+# Units that take work orders; cities and districts only oversee them.
+WORKING_UNIT_KINDS = frozenset({UnitKind.STREET, UnitKind.DEPARTMENT, UnitKind.DISPATCH})
+
+
+def _working_unit(unit: OrgUnit) -> OrgUnit:
+    if unit.kind not in WORKING_UNIT_KINDS:
+        raise InvalidInput(
+            "send work to a street, department or dispatch unit",
+            code="invalid_target_unit",
+            details={"unit": unit.code},
+        )
     return unit
 
 
