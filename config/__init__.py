@@ -38,6 +38,34 @@ class Settings:
     BABEL_DEFAULT_LOCALE = "zh"
     LANGUAGES = ("zh", "en")
     WORKER_HEARTBEAT_SECONDS = 60
+    # The worker (DESIGN.md §5). Working hours are office hours on working days.
+    SWEEP_SECONDS = 60  # how often the deadline sweep runs
+    SWEEP_BATCH = 2000  # tickets per transaction in a sweep
+    REMIND_RESPONSE_BEFORE_HOURS = 1.0  # due-soon reminder, working hours before the response deadline
+    REMIND_RESOLUTION_BEFORE_HOURS = 4.0  # ... and before the resolution deadline
+    REESCALATE_AFTER_HOURS = 8.0  # still overdue this long after an escalation: up one more level
+    RETURN_DECISION_HOURS = 4.0  # a returned ticket must be re-dispatched within this
+    EXTENSION_DECISION_HOURS = 8.0  # a supervisor must answer an extension request within this
+    AUTO_CLOSE_DAYS = 7  # resolved and not rated within N calendar days: closed as unrated
+    REPEAT_RADIUS_M = 250  # repeated complaints: same category within R metres (FixMyStreet's default)
+    REPEAT_WINDOW_DAYS = 30  # ... and T days
+    REPEAT_MIN_COUNT = 3  # ... at least K tickets
+    CALENDAR_WARN_WEEKS = 8  # warn supervisors this long before a year without calendar data begins
+    # Notification delivery from the outbox.
+    OUTBOX_SECONDS = 15
+    OUTBOX_BATCH = 200
+    OUTBOX_MAX_ATTEMPTS = 8
+    OUTBOX_BACKOFF_SECONDS = 30  # doubled after every failed attempt
+    SMTP_HOST: str | None = None  # unset: email is not sent (messages stay in the inbox channel)
+    SMTP_PORT = 25
+    SMTP_USER: str | None = None
+    SMTP_PASSWORD: str | None = None
+    SMTP_STARTTLS = False
+    MAIL_FROM = "suishoupai@localhost"
+    SMS_WEBHOOK_URL: str | None = None  # an SMS gateway's HTTP endpoint (JSON POST)
+    WECHAT_WEBHOOK_URL: str | None = None
+    # Where the SQLite worker lock lives (one worker at a time on the embedded database).
+    WORKER_LOCK_FILE = str(ROOT / "var" / "worker.lock")
     TESTING = False
 
 

@@ -305,3 +305,22 @@ def test_loaded_calendar_matches_the_package_and_reports_unseeded_years(session:
     cal_2027 = calendar_for(session, local(2027, 3, 1, 10))
     deadlines = compute_deadlines(cal_2027, local(2027, 3, 1, 10), 4, 1)
     assert deadlines.fallback and cal_2027.fallback_years == {2027}
+
+
+def test_subtract_working_hours_walks_back_over_weekends_and_lunch():
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from ticketing.worktime import WorkCalendar, exceptions_from_package
+
+    sh = ZoneInfo("Asia/Shanghai")
+    cal = WorkCalendar(exceptions_from_package([2026]), {2026})
+    monday_10 = datetime(2026, 3, 9, 10, 0, tzinfo=sh)
+    assert cal.subtract_working_hours(monday_10, 1) == datetime(2026, 3, 9, 9, 0, tzinfo=sh)
+    # 3 hours before Monday 10:00 reach back over the weekend into Friday afternoon.
+    assert cal.subtract_working_hours(monday_10, 3) == datetime(2026, 3, 6, 16, 0, tzinfo=sh)
+    # Over lunch: 2 h before 14:00 is 11:00.
+    assert cal.subtract_working_hours(datetime(2026, 3, 9, 14, 0, tzinfo=sh), 2) == datetime(2026, 3, 9, 11, 0, tzinfo=sh)
+    for hours in (0.5, 4, 8, 13, 40):
+        back = cal.subtract_working_hours(monday_10, hours)
+        assert cal.add_working_hours(back, hours) == monday_10

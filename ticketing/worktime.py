@@ -158,6 +158,33 @@ class WorkCalendar:
             remaining -= available
         raise AssertionError("unreachable: office_intervals never ends")
 
+    def office_intervals_before(self, last_day: date) -> Iterator[tuple[datetime, datetime]]:
+        """Yield the UTC office intervals of every working day from last_day backwards, latest first."""
+        day = last_day
+        while True:
+            if self.is_workday(day):
+                for start, end in reversed(self.office_hours):
+                    yield self._interval(day, start, end)
+            day -= timedelta(days=1)
+
+    def subtract_working_hours(self, end: datetime, hours: float) -> datetime:
+        """The aware UTC instant `hours` office hours before end (for "due soon" reminders)."""
+        if hours < 0:
+            raise ValueError("hours must not be negative")
+        moment = _aware(end).astimezone(timezone.utc)
+        remaining = timedelta(hours=hours)
+        if not remaining:
+            return moment
+        for interval_start, interval_end in self.office_intervals_before(self.local_date(moment)):
+            if interval_start >= moment:
+                continue
+            finish = min(moment, interval_end)
+            available = finish - interval_start
+            if remaining <= available:
+                return finish - remaining
+            remaining -= available
+        raise AssertionError("unreachable: office_intervals_before never ends")
+
     def end_of_working_days(self, start: datetime, days: int) -> datetime:
         """The aware UTC end of office hours on the `days`-th working day after start's local date.
 

@@ -5,6 +5,15 @@ from ticketing.models.org import OrgUnit, UnitKind
 from ticketing.models.users import ApiToken, User
 from ticketing.models.categories import Category, HandlerRule
 from ticketing.models.calendar import CalendarDay, CalendarYear
+from ticketing.models.worker import (
+    CandidateState,
+    Channel,
+    DeliveryState,
+    Notification,
+    SupervisionCandidate,
+    SupervisionCandidateTicket,
+    WorkerSweep,
+)
 from ticketing.models.tickets import (
     Extension,
     IdempotencyRecord,
@@ -18,6 +27,13 @@ from ticketing.models.tickets import (
 )
 
 __all__ = [
+    "CandidateState",
+    "Channel",
+    "DeliveryState",
+    "Notification",
+    "SupervisionCandidate",
+    "SupervisionCandidateTicket",
+    "WorkerSweep",
     "ApiToken",
     "Base",
     "Boundary",

@@ -71,6 +71,12 @@ class Ticket(Base):
         CheckConstraint("state <> 'resolved' OR outcome IS NOT NULL", name="resolved_has_outcome"),
         CheckConstraint("round >= 1 AND escalation_level >= 0", name="counters"),
         Index("ix_tickets_unit_state", "handling_unit_id", "state"),
+        Index(
+            "ix_tickets_next_check",
+            "next_check_at",
+            postgresql_where=text("next_check_at IS NOT NULL"),
+            sqlite_where=text("next_check_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -114,6 +120,11 @@ class Ticket(Base):
     escalation_level: Mapped[int] = mapped_column(Integer, default=0)
     escalated_at: Mapped[datetime | None]
     supervised: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    returned_at: Mapped[datetime | None]
+    # When the worker should next look at this ticket (a reminder, a deadline, an auto-close);
+    # NULL when nothing can happen to it by the clock. Every change sets it to "now" and the
+    # sweep computes the real next moment, so a sweep costs the due tickets, not the open ones.
+    next_check_at: Mapped[datetime | None]
 
     outcome: Mapped[Outcome | None] = mapped_column(enum_column(Outcome, "outcome"))
     closed_reason: Mapped[ClosedReason | None] = mapped_column(enum_column(ClosedReason, "closed_reason"))
@@ -152,6 +163,8 @@ class TicketEvent(Base):
     """One step of the trail. Append-only: database triggers refuse UPDATE and DELETE."""
 
     __tablename__ = "ticket_events"
+    # A unique index rather than a constraint: SQLite adds it without rebuilding the table.
+    __table_args__ = (Index("uq_ticket_events_dedupe_key", "dedupe_key", unique=True),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True, nullable=False)
@@ -166,6 +179,9 @@ class TicketEvent(Base):
     note: Mapped[str] = mapped_column(Text, default="")
     # Action-specific facts: outcome, score, target unit, deadline snapshot, flags.
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Set on the worker's steps (reminders, escalations, auto-close): a second copy of the
+    # same step is impossible, even if two workers race or one is killed mid-sweep.
+    dedupe_key: Mapped[str | None] = mapped_column(String(200))
 
     ticket: Mapped[Ticket] = relationship(back_populates="events")
     actor: Mapped[User | None] = relationship()
@@ -259,6 +275,12 @@ class Extension(Base):
     )
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     decided_at: Mapped[datetime | None]
+    decision_note: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # The unit whose supervisors must decide, and by when; the worker moves an unanswered
+    # request one level up (a new unit and deadline) and records it.
+    decider_unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"))
+    decide_by: Mapped[datetime | None]
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class IdempotencyRecord(Base):
