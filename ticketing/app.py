@@ -68,10 +68,25 @@ def _override_from_environment(app: Flask) -> None:
     for key in list(app.config):
         value = os.environ.get(f"SUISHOUPAI_{key}")
         if value is not None:
-            app.config[key] = value
+            app.config[key] = _like(app.config[key], value)
     for key in ("DATABASE_URL", "SECRET_KEY"):
         if os.environ.get(key):
             app.config[key] = os.environ[key]
+
+
+def _like(default: Any, value: str) -> Any:
+    """An environment string as the type of the setting's default (bool, int, float, or JSON)."""
+    if isinstance(default, bool):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    if isinstance(default, int):
+        return int(value)
+    if isinstance(default, float):
+        return float(value)
+    if isinstance(default, (list, tuple, dict)):
+        import json
+
+        return json.loads(value)
+    return value
 
 
 def _prepare_sqlite(app: Flask, url: str) -> None:

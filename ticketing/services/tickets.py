@@ -34,7 +34,7 @@ from ticketing.models import (
     User,
 )
 from ticketing.models.tickets import ReporterKind, Visibility
-from ticketing.services import access, dispatch
+from ticketing.services import access, dispatch, notify
 from ticketing.services import photos as photo_service
 from ticketing.services.photos import ProcessedPhoto, Upload
 from ticketing.settings import TicketSettings
@@ -116,6 +116,7 @@ def report(
         review_reasons=list(routing.flags),
         round=1,
         dispatched_at=now,
+        next_check_at=now,
         response_due_at=deadlines.response_due_at,
         resolution_due_at=deadlines.resolution_due_at,
         deadline_fallback=deadlines.fallback,
@@ -186,6 +187,7 @@ def accept(ticket: Ticket, actor: User, now: datetime, *, note: str) -> TicketEv
 def return_(ticket: Ticket, actor: User, now: datetime, *, reason: str) -> TicketEvent:
     """The handling unit sends the work order back (退单) with a reason, for a supervisor to re-dispatch."""
     rule = _guard(ticket, Action.RETURN, actor, Evidence(reason))
+    ticket.returned_at = now  # the decision clock (RETURN_DECISION_HOURS) starts here
     return _transition(ticket, rule, actor, now, State.RETURNED, note=reason)
 
 
@@ -494,6 +496,8 @@ def _transition(
     if target is not None:
         ticket.state = target
     ticket.updated_at = now
+    # Whatever changed, the worker recomputes when this ticket next needs it (sweep.py).
+    ticket.next_check_at = now
     event = _event(ticket, rule.action, actor, now, from_state=source, to_state=target or source, note=note, data=data)
     db.session.flush()
     return event
@@ -525,6 +529,7 @@ def _event(
     )
     db.session.add(event)
     db.session.flush()
+    notify.for_event(event, now)
     return event
 
 
