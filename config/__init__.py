@@ -64,8 +64,12 @@ class Settings:
     MAIL_FROM = "suishoupai@localhost"
     SMS_WEBHOOK_URL: str | None = None  # an SMS gateway's HTTP endpoint (JSON POST)
     WECHAT_WEBHOOK_URL: str | None = None
-    # Where the SQLite worker lock lives (one worker at a time on the embedded database).
-    WORKER_LOCK_FILE = str(ROOT / "var" / "worker.lock")
+    # The SQLite worker lock (one worker at a time on the embedded database); default:
+    # a file beside the database.
+    WORKER_LOCK_FILE: str | None = None
+    # Off only in tests that prove the row claims and unique keys suffice on their own.
+    WORKER_LEADER_LOCK = True
+    SWEEP_PAUSE_SECONDS = 0.0  # a pause between batches (tests kill a worker in it)
     TESTING = False
 
 

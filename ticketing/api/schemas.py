@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 from flask_smorest.fields import Upload
 
+from ticketing.services.extensions import MAX_DAYS, MIN_DAYS
 from ticketing.workflow import Outcome, Score
 
 
@@ -79,6 +80,8 @@ class ReportIn(Schema):
 
 class ListArgs(Schema):
     state = fields.String(load_default=None)
+    overdue = fields.Boolean(load_default=False, metadata={"description": "only tickets past a running deadline"})
+    escalated = fields.Boolean(load_default=False, metadata={"description": "only escalated or supervised tickets"})
     # Capped so that the OFFSET stays within a 64-bit integer on both databases.
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=10_000_000))
     page_size = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
@@ -106,6 +109,18 @@ class EventOut(Schema):
     note = fields.String()
     data = fields.Dict()
     photos = fields.List(fields.Nested(PhotoOut))
+
+
+class ExtensionOut(Schema):
+    id = fields.Integer()
+    days = fields.Integer(metadata={"description": "working days asked for"})
+    state = fields.String(metadata={"description": "pending, approved or refused"})
+    reason = fields.String()
+    requested_at = fields.DateTime()
+    decide_by = fields.DateTime(allow_none=True, metadata={"description": "when it goes up a level unanswered"})
+    decider = fields.String(allow_none=True, metadata={"description": "code of the unit whose supervisors decide"})
+    escalation_level = fields.Integer()
+    decided_at = fields.DateTime(allow_none=True)
 
 
 class TicketOut(Schema):
@@ -140,6 +155,7 @@ class TicketOut(Schema):
     duplicate_of = fields.String(allow_none=True)
     created_at = fields.DateTime()
     allowed_actions = fields.List(fields.String())
+    extensions = fields.List(fields.Nested(ExtensionOut))
     photos = fields.List(fields.Nested(PhotoOut))
     events = fields.List(fields.Nested(EventOut))
 
@@ -197,3 +213,16 @@ class RateIn(Schema):
 
 class DuplicateIn(NoteIn):
     original = fields.String(required=True, metadata={"description": "number of the original ticket"})
+
+
+class ExtensionRequestIn(Schema):
+    days = fields.Integer(
+        required=True,
+        validate=validate.Range(min=MIN_DAYS, max=MAX_DAYS),
+        metadata={"description": "more working days, counted from the current resolution deadline"},
+    )
+    reason = fields.String(load_default="", validate=validate.Length(max=5000))
+
+
+class ExtensionDecisionIn(NoteIn):
+    approve = fields.Boolean(required=True, metadata={"description": "true approves; false refuses (note required)"})

@@ -13,6 +13,7 @@ from flask import Response, jsonify, url_for
 from marshmallow import Schema
 from sqlalchemy import func, select
 
+from ticketing import queries
 from ticketing.api import presenters
 from ticketing.api.blueprint import ApiBlueprint
 from ticketing.api.context import actor, mutation, now, settings, store, uploads
@@ -20,6 +21,8 @@ from ticketing.api.schemas import (
     AssignIn,
     CohandleIn,
     DuplicateIn,
+    ExtensionDecisionIn,
+    ExtensionRequestIn,
     ListArgs,
     NoteIn,
     NoteWithPhotosIn,
@@ -36,6 +39,7 @@ from ticketing.errors import InvalidInput
 from ticketing.extensions import db
 from ticketing.models import Ticket, User
 from ticketing.services import access
+from ticketing.services import extensions as extension_svc
 from ticketing.services import tickets as svc
 from ticketing.services.tickets import Evidence
 from ticketing.workflow import State
@@ -91,9 +95,16 @@ def list_tickets(args: dict[str, Any]) -> dict[str, Any]:
             query = query.where(Ticket.state == State(args["state"]))
         except ValueError:
             raise InvalidInput("unknown state", code="unknown_state", details={"state": args["state"]}) from None
+    order = [Ticket.id.desc()]
+    if args["overdue"]:
+        query = query.where(queries.overdue(now()))
+        # Overdue first, the longest overdue at the top.
+        order = [func.coalesce(Ticket.response_due_at, Ticket.resolution_due_at).asc(), Ticket.id.asc()]
+    if args["escalated"]:
+        query = query.where(queries.escalated())
     total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
     page, size = args["page"], args["page_size"]
-    rows = db.session.scalars(query.order_by(Ticket.id.desc()).limit(size).offset((page - 1) * size)).all()
+    rows = db.session.scalars(query.order_by(*order).limit(size).offset((page - 1) * size)).all()
     return {
         "items": [presenters.ticket(t, user, trail=False) for t in rows],
         "page": page,
@@ -193,3 +204,34 @@ def _register(name: str, schema: type[Schema], with_photos: bool, call: Call, su
 
 for _name, (_schema, _photos, _call, _summary) in ACTIONS.items():
     _register(_name, _schema, _photos, _call, _summary)
+
+
+# ---- deadline extensions (延期): the second carries the request's id, so they are routed by hand
+
+
+@blp.route("/tickets/<key>/extension", methods=["POST"])
+@mutation
+@blp.arguments(ExtensionRequestIn, location="json_or_form")
+@blp.response(200, TicketOut)
+@blp.doc(security=SECURED)
+def request_extension(body: dict[str, Any], *, key: str) -> Response:
+    """The handling unit asks for more working days (延期) with a reason; the level above decides."""
+    user = actor()
+    ticket, _ = svc.get_visible(user, key)
+    extension_svc.request(ticket, user, now(), days=body["days"], reason=body["reason"], settings=settings())
+    return _ticket_response(ticket, user, 200)
+
+
+@blp.route("/tickets/<key>/extension/<int:extension_id>/decide", methods=["POST"])
+@mutation
+@blp.arguments(ExtensionDecisionIn, location="json_or_form")
+@blp.response(200, TicketOut)
+@blp.doc(security=SECURED)
+def decide_extension(body: dict[str, Any], *, key: str, extension_id: int) -> Response:
+    """A supervisor of the deciding level (or above) approves or refuses a pending extension request."""
+    user = actor()
+    ticket, _ = svc.get_visible(user, key)
+    extension_svc.decide(
+        ticket, extension_id, user, now(), approve=body["approve"], note=body["note"], settings=settings()
+    )
+    return _ticket_response(ticket, user, 200)

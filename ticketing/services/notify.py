@@ -158,21 +158,10 @@ def watcher_units(ticket: Ticket) -> list[int]:
 
 
 def escalation_chain(unit: OrgUnit) -> list[int]:
-    """Ids of the levels above a unit's owning level, nearest first: a street's district, then city.
+    """Ids of the levels above a unit's owning level, nearest first (see OrgTree.chain)."""
+    from ticketing.services.orgtree import OrgTree
 
-    A department belongs to the level it hangs under, so a district department's chain is [city];
-    a city dispatch desk has none.
-    """
-    ancestors = unit.ancestor_ids()[:-1]  # strictly above the unit
-    rows = {u.id: u for u in db.session.scalars(select(OrgUnit).where(OrgUnit.id.in_(ancestors)))}
-    from ticketing.models import UnitKind
-
-    levels = [uid for uid in reversed(ancestors) if rows[uid].kind in (UnitKind.DISTRICT, UnitKind.CITY)]
-    if unit.kind in (UnitKind.DEPARTMENT, UnitKind.DISPATCH) and levels:
-        owner = rows.get(unit.parent_id) if unit.parent_id else None
-        if owner is not None and owner.id == levels[0]:
-            levels = levels[1:]  # its owner is its own level, not a level above
-    return levels
+    return OrgTree.around(unit).chain(unit.id)
 
 
 def for_event(event: TicketEvent, now: datetime) -> int:

@@ -344,9 +344,13 @@ def rate(
     db.session.flush()
     data: dict[str, Any] = {"score": verdict.value, "rated_round": ticket.round}
     if verdict == Score.UNSATISFIED:
+        rated_round = ticket.round
         _next_round(ticket, now, settings)
         data.update(_deadline_data(ticket))
-        return _transition(ticket, rule, actor, now, State.DISPATCHED, note=comment, data=data)
+        event = _transition(ticket, rule, actor, now, State.DISPATCHED, note=comment, data=data)
+        if rated_round >= 2:
+            _supervise(ticket, now, rated_round)
+        return event
     ticket.final_rating_id = rating.id
     ticket.closed_reason = ClosedReason.RATED
     ticket.closed_at = now
@@ -513,6 +517,7 @@ def _event(
     to_state: State | None,
     note: str = "",
     data: dict[str, Any] | None = None,
+    dedupe_key: str | None = None,
 ) -> TicketEvent:
     event = TicketEvent(
         ticket_id=ticket.id,
@@ -526,6 +531,7 @@ def _event(
         handling_unit_id=ticket.handling_unit_id,
         note=note.strip(),
         data=data or {},
+        dedupe_key=dedupe_key,
     )
     db.session.add(event)
     db.session.flush()
@@ -576,6 +582,28 @@ def _new_deadlines(ticket: Ticket, now: datetime, settings: TicketSettings) -> N
     ticket.deadline_fallback = d.fallback
     ticket.accepted_at = None
     ticket.resolved_at = None
+    # A new dispatch starts a new ladder; a supervised ticket stays watched from the level above.
+    watched = ticket.supervised and bool(notify.escalation_chain(ticket.handling_unit))
+    ticket.escalation_level = 1 if watched else 0
+    ticket.escalated_at = now if watched else None
+
+
+def _supervise(ticket: Ticket, now: datetime, rated_round: int) -> TicketEvent:
+    """A second 不满意: district supervision (挂牌督办); the next round runs under its watch."""
+    ticket.supervised = True
+    if notify.escalation_chain(ticket.handling_unit) and ticket.escalation_level < 1:
+        ticket.escalation_level = 1
+        ticket.escalated_at = now
+    return _event(
+        ticket,
+        Action.SUPERVISE,
+        None,
+        now,
+        from_state=ticket.state,
+        to_state=ticket.state,
+        data={"reason": "second_unsatisfied", "rated_round": rated_round},
+        dedupe_key=f"supervise:{ticket.id}:{rated_round}",
+    )
 
 
 def _next_round(ticket: Ticket, now: datetime, settings: TicketSettings) -> None:
