@@ -36,6 +36,7 @@ class Settings:
     NEARBY_RADIUS_M = 250
     API_TOKEN_DAYS = 90
     BABEL_DEFAULT_LOCALE = "zh"
+    BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
     LANGUAGES = ("zh", "en")
     WORKER_HEARTBEAT_SECONDS = 60
     # The worker (DESIGN.md §5). Working hours are office hours on working days.

@@ -14,6 +14,7 @@ from ticketing.errors import Unauthorized
 from ticketing.extensions import db, login_manager
 from ticketing.models import User
 from ticketing.services import auth as auth_service
+from ticketing.web import calendar_admin
 
 bp = Blueprint("web", __name__, template_folder="templates", static_folder="static", static_url_path="/static/app")
 
@@ -28,12 +29,16 @@ def register_web(app: Flask) -> None:
         return user if user is not None and user.active else None
 
     app.register_blueprint(bp)
+    app.register_blueprint(calendar_admin.bp)
 
 
 @bp.route("/")
 def index() -> Any:
-    """Landing page: who is signed in, and where the API lives."""
-    return render_template("index.html")
+    """Landing page: who is signed in, where the API lives, and the worker's health line."""
+    from ticketing.services import worker_runs
+
+    sweep = next((run for run in worker_runs.latest() if run.job == "sweep"), None)
+    return render_template("index.html", sweep=sweep)
 
 
 @bp.route("/login", methods=["GET", "POST"])
