@@ -163,6 +163,49 @@ def seed_calendar() -> None:
     click.echo(f"calendar seeded for {', '.join(map(str, years))}")
 
 
+@calendar_cli.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--year", type=int, default=None, help="the notice's year, if the text lacks its title")
+@click.option("--dry-run", is_flag=True, help="parse and list the days, write nothing")
+def import_calendar_notice(path: Path, year: int | None, dry_run: bool) -> None:
+    """Import a year's State Council holiday notice (published text or JSON, detected)."""
+    from ticketing.calendar_notice import NoticeError, decode_notice, english_name, import_notice, load_notice
+
+    try:
+        notice = load_notice(decode_notice(path.read_bytes()), year)
+    except NoticeError as e:
+        raise click.ClickException(f"{path}: {e}") from None
+    for day, is_workday, name in notice.days():
+        kind = "workday" if is_workday else "holiday"
+        click.echo(f"{day.isoformat()} {day.strftime('%a')}  {kind:7s}  {name} ({english_name(name)})")
+    click.echo(f"{notice.year}: {len(notice.holidays)} holidays, {len(notice.workdays)} swapped working days")
+    if dry_run:
+        click.echo("dry run: nothing written")
+        return
+    summary = import_notice(db.session, notice, _now(None))
+    db.session.commit()
+    kept = summary["kept_admin"]
+    click.echo(f"imported {notice.year}: {summary['written']} days written, {summary['removed']} stale days removed"
+               + (f", admin rows kept for {', '.join(kept)}" if kept else ""))
+
+
+@calendar_cli.command("status")
+@click.option("--at", default=None, help="pretend it is this ISO time")
+def calendar_status(at: str | None) -> None:
+    """List the years with official data and the years ahead that would fall back to Monday–Friday."""
+    from ticketing.calendar_notice import missing_years
+    from ticketing.models.calendar import CalendarYear
+
+    for row in db.session.scalars(select(CalendarYear).order_by(CalendarYear.year)):
+        click.echo(f"{row.year}  {row.source}  imported {row.imported_at:%Y-%m-%d %H:%M}")
+    missing = missing_years(db.session, _now(at), int(current_app.config["CALENDAR_WARN_WEEKS"]),
+                            current_app.config["TIMEZONE"])
+    if missing:
+        click.echo(f"falling back to Monday–Friday: {', '.join(map(str, missing))} (import the notice)")
+    else:
+        click.echo("no fallback year ahead")
+
+
 @demo_cli.command("load")
 @click.option("--city", type=click.Choice(["hangzhou", "qingdao"]), default="hangzhou")
 @click.option("--if-empty", is_flag=True, help="do nothing if the database already has an org tree")
