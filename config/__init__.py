@@ -63,8 +63,14 @@ class Settings:
     SMTP_PASSWORD: str | None = None
     SMTP_STARTTLS = False
     MAIL_FROM = "suishoupai@localhost"
+    SMTP_SSL = False  # implicit TLS (port 465) instead of STARTTLS
     SMS_WEBHOOK_URL: str | None = None  # an SMS gateway's HTTP endpoint (JSON POST)
+    SMS_WEBHOOK_TOKEN: str | None = None
     WECHAT_WEBHOOK_URL: str | None = None
+    WECHAT_WEBHOOK_TOKEN: str | None = None
+    NOTIFY_TIMEOUT_SECONDS = 10
+    # Replace or add a channel's sender: {"sms": "my_gateway:make_sender"} (called with the config).
+    NOTIFY_SENDERS: dict[str, str] = {}
     # The SQLite worker lock (one worker at a time on the embedded database); default:
     # a file beside the database.
     WORKER_LOCK_FILE: str | None = None
