@@ -46,6 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     # APScheduler logs every run at INFO; the jobs say what matters themselves.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     app = create_app()
+    from ticketing.channels import senders_from_config
+
+    # Bad notification settings fail here, at start, not at the first delivery.
+    app.extensions["notify_senders"] = senders_from_config(app.config)
 
     with app.app_context():
         leadership = Leadership(db.engine, lock_file(app.config))

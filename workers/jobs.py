@@ -89,7 +89,9 @@ def outbox(app: Flask, now: datetime) -> Counts:
     from ticketing.channels import senders_from_config
     from ticketing.services.outbox import deliver_due
 
-    senders = senders_from_config(app.config)
+    if "notify_senders" not in app.extensions:
+        app.extensions["notify_senders"] = senders_from_config(app.config)
+    senders = app.extensions["notify_senders"]
     size = int(app.config["OUTBOX_BATCH"])
 
     def step() -> Counts:
