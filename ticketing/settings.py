@@ -20,6 +20,8 @@ class TicketSettings:
     dispatch_city_code: str | None
     photo_limits: PhotoLimits
     nearby_radius_m: float
+    # Working hours a supervisor has to answer a deadline-extension request before it goes up a level.
+    extension_decision_hours: float = 8.0
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> TicketSettings:
@@ -34,4 +36,5 @@ class TicketSettings:
                 per_request=int(config["PHOTOS_PER_REQUEST"]),
             ),
             nearby_radius_m=float(config["NEARBY_RADIUS_M"]),
+            extension_decision_hours=float(config["EXTENSION_DECISION_HOURS"]),
         )

@@ -160,6 +160,10 @@ TRANSITIONS: dict[Action, Rule] = {
         _rule(Action.ADD_INFO, OPEN_STATES, set(), {R.REPORTER}),
         _rule(Action.COMMENT, _ANY, set(), {R.VIEWER}, note=True),
         _rule(Action.REVIEW, _CLOSED_LIKE - {S.DECLINED}, set(), {R.SUPERVISOR}, note=True),
+        # 延期: the handling unit asks for more days (the reason is the note); a supervisor above
+        # it answers, also while the ticket waits to be re-dispatched (services/extensions.py).
+        _rule(Action.EXTENSION_REQUEST, {S.DISPATCHED, S.ACCEPTED}, set(), {R.HANDLING_UNIT}, note=True),
+        _rule(Action.EXTENSION_DECISION, WORKING_STATES, set(), {R.SUPERVISOR}),
     )
 }
 

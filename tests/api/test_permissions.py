@@ -185,7 +185,9 @@ def test_allowed_actions_reflect_the_viewer(api, world):
     n = world["tianshui"]
     get = lambda user: set(api.get(f"/api/v1/tickets/{n}", user).json["allowed_actions"])  # noqa: E731
     assert get("deputy_wang") == {"withdraw", "urge", "add_info", "comment"}
-    assert get("handler_tianshui") == {"accept", "return", "assign", "transfer", "cohandle", "comment"}
+    assert get("handler_tianshui") == {
+        "accept", "return", "assign", "transfer", "cohandle", "comment", "extension_request"
+    }
     assert {"invalid", "duplicate", "urge", "assign", "transfer"} <= get("supervisor_district")
     assert "accept" not in get("supervisor_district")
 

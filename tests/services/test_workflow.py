@@ -37,7 +37,10 @@ DIAGRAM = {
     A.TRANSFER: ({S.DISPATCHED, S.ACCEPTED, S.RETURNED}, {S.DISPATCHED}),
 }
 # Verbs that add an event and leave the state alone.
-EVENT_ONLY = {A.PROGRESS, A.ASSIGN, A.COHANDLE, A.URGE, A.ADD_INFO, A.COMMENT, A.REVIEW}
+EVENT_ONLY = {
+    A.PROGRESS, A.ASSIGN, A.COHANDLE, A.URGE, A.ADD_INFO, A.COMMENT, A.REVIEW,
+    A.EXTENSION_REQUEST, A.EXTENSION_DECISION,
+}
 
 
 @pytest.mark.parametrize("action", sorted(DIAGRAM), ids=str)
@@ -84,6 +87,8 @@ def test_worker_only_kinds_are_not_user_actions() -> None:
         (A.URGE, False, False),
         (A.ASSIGN, False, False),
         (A.ADD_INFO, False, False),
+        (A.EXTENSION_REQUEST, True, False),
+        (A.EXTENSION_DECISION, False, False),
     ],
     ids=lambda v: str(v),
 )
@@ -114,6 +119,8 @@ def test_evidence_each_step_requires(action: Action, note: bool, photo: bool) ->
         (A.COHANDLE, {R.HANDLING_UNIT, R.SUPERVISOR}),
         (A.COMMENT, {R.VIEWER}),
         (A.AUTO_CLOSE, {R.SYSTEM}),
+        (A.EXTENSION_REQUEST, {R.HANDLING_UNIT}),
+        (A.EXTENSION_DECISION, {R.SUPERVISOR}),
     ],
     ids=lambda v: str(v) if isinstance(v, Action) else "",
 )
@@ -123,7 +130,15 @@ def test_who_may_take_each_step(action: Action, relations: set[Relation]) -> Non
 
 def test_handling_unit_on_a_fresh_work_order_may_accept_return_assign_transfer_and_cohandle() -> None:
     acts = set(allowed_actions(S.DISPATCHED, {R.HANDLING_UNIT, R.CO_HANDLER, R.VIEWER}))
-    assert acts == {A.ACCEPT, A.RETURN, A.ASSIGN, A.TRANSFER, A.COHANDLE, A.COMMENT}
+    assert acts == {A.ACCEPT, A.RETURN, A.ASSIGN, A.TRANSFER, A.COHANDLE, A.EXTENSION_REQUEST, A.COMMENT}
+
+
+def test_extensions_are_asked_while_working_and_answered_until_the_ticket_leaves_the_unit() -> None:
+    handler, supervisor = {R.HANDLING_UNIT, R.VIEWER}, {R.SUPERVISOR, R.VIEWER}
+    for state in State:
+        assert (A.EXTENSION_REQUEST in allowed_actions(state, handler)) == (state in {S.DISPATCHED, S.ACCEPTED})
+        assert (A.EXTENSION_DECISION in allowed_actions(state, supervisor)) == (state in WORKING_STATES)
+        assert A.EXTENSION_DECISION not in allowed_actions(state, handler)
 
 
 def test_handling_unit_resolves_only_after_accepting() -> None:

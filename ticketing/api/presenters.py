@@ -7,8 +7,9 @@ from typing import Any
 from flask import url_for
 from geoalchemy2.shape import to_shape
 
-from ticketing.models import OrgUnit, Photo, Ticket, TicketEvent, User
+from ticketing.models import Extension, OrgUnit, Photo, Ticket, TicketEvent, User
 from ticketing.services import access
+from ticketing.services import extensions as extension_service
 from ticketing.workflow import allowed_actions
 
 
@@ -57,10 +58,29 @@ def event(e: TicketEvent) -> dict[str, Any]:
     }
 
 
+def extension(e: Extension) -> dict[str, Any]:
+    from ticketing.extensions import db
+
+    decider = db.session.get(OrgUnit, e.decider_unit_id) if e.decider_unit_id else None
+    return {
+        "id": e.id,
+        "days": e.days,
+        "state": e.state.value,
+        "reason": e.reason,
+        "requested_at": e.requested_at,
+        "decide_by": e.decide_by,
+        "decider": decider.code if decider else None,
+        "escalation_level": e.escalation_level,
+        "decided_at": e.decided_at,
+    }
+
+
 def ticket(t: Ticket, viewer: User, *, trail: bool = True) -> dict[str, Any]:
     """A ticket as its viewer may see it; with `trail`, its photos and full event list."""
     point = to_shape(t.location)
     rel = access.relations(viewer, t)
+    extensions = extension_service.for_ticket(t)
+    actions = extension_service.applicable_actions(allowed_actions(t.state, rel), extensions, viewer)
     out: dict[str, Any] = {
         "id": t.id,
         "number": t.number,
@@ -92,7 +112,8 @@ def ticket(t: Ticket, viewer: User, *, trail: bool = True) -> dict[str, Any]:
         "routing": t.routing,
         "duplicate_of": None,
         "created_at": t.created_at,
-        "allowed_actions": [a.value for a in allowed_actions(t.state, rel)],
+        "allowed_actions": [a.value for a in actions],
+        "extensions": [extension(e) for e in extensions],
     }
     if t.duplicate_of_id:
         from ticketing.extensions import db

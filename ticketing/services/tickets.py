@@ -22,6 +22,7 @@ from ticketing.errors import EvidenceRequired, Forbidden, InvalidInput, Transiti
 from ticketing.extensions import db
 from ticketing.models import (
     Category,
+    Extension,
     OrgUnit,
     Photo,
     Rating,
@@ -33,7 +34,7 @@ from ticketing.models import (
     UnitKind,
     User,
 )
-from ticketing.models.tickets import ReporterKind, Visibility
+from ticketing.models.tickets import ExtensionState, ReporterKind, Visibility
 from ticketing.services import access, dispatch, notify
 from ticketing.services import photos as photo_service
 from ticketing.services.photos import ProcessedPhoto, Upload
@@ -502,6 +503,8 @@ def _transition(
     ticket.updated_at = now
     # Whatever changed, the worker recomputes when this ticket next needs it (sweep.py).
     ticket.next_check_at = now
+    if target in _ENDS_THE_WORK_ORDER or (target == State.DISPATCHED and source != State.PENDING_REVIEW):
+        _lapse_extensions(ticket, now)
     event = _event(ticket, rule.action, actor, now, from_state=source, to_state=target or source, note=note, data=data)
     db.session.flush()
     return event
@@ -537,6 +540,19 @@ def _event(
     db.session.flush()
     notify.for_event(event, now)
     return event
+
+
+# A pending extension request belongs to one work order: once the order is finished or
+# handed out again (transfer, re-dispatch, a new round), nobody is left to answer it.
+_ENDS_THE_WORK_ORDER = frozenset({State.RESOLVED, State.CLOSED, State.INVALID, State.DUPLICATE})
+
+
+def _lapse_extensions(ticket: Ticket, now: datetime) -> None:
+    db.session.execute(
+        update(Extension)
+        .where(Extension.ticket_id == ticket.id, Extension.state == ExtensionState.PENDING)
+        .values(state=ExtensionState.REFUSED, decided_at=now, decision_note="lapsed: the work order moved on")
+    )
 
 
 def _process_all(uploads: Sequence[Upload], settings: TicketSettings) -> list[ProcessedPhoto]:
