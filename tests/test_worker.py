@@ -50,3 +50,30 @@ def test_worker_once_runs_every_job_as_of_a_time(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert "heartbeat at 2026-03-02T01:00:00+00:00" in out.stderr
+
+
+def test_a_second_worker_on_the_same_sqlite_database_is_refused(tmp_path):
+    env = {**os.environ, "DATABASE_URL": _migrated_sqlite(tmp_path), "SUISHOUPAI_WORKER_HEARTBEAT_SECONDS": "1"}
+    first = subprocess.Popen(
+        [sys.executable, "-m", "workers"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert first.stdout is not None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and "heartbeat at" not in first.stdout.readline():
+            pass
+        second = subprocess.run([sys.executable, "-m", "workers"], cwd=ROOT, env=env, capture_output=True,
+                                text=True, timeout=60)
+        assert second.returncode == 3
+        assert "another worker is running" in second.stderr
+        once = subprocess.run([sys.executable, "-m", "workers", "--once"], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=60)
+        assert once.returncode == 3
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.wait(timeout=20)
+    # Once the first is gone, the lock is free again.
+    again = subprocess.run([sys.executable, "-m", "workers", "--once"], cwd=ROOT, env=env, capture_output=True,
+                           text=True, timeout=60)
+    assert again.returncode == 0, again.stderr
