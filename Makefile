@@ -12,7 +12,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export SPATIALITE_LIBRARY_PATH ?= mod_spatialite
 export FLASK_APP := wsgi:app
 
-.PHONY: run test install install-test system-deps system-deps-test lint clean
+.PHONY: run test install install-test system-deps system-deps-test lint clean bench
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ run: install
 
 test: install-test
 	$(VENV)/bin/python -m pytest
+
+# The sweep benchmark on PostGIS up to 1,000,000 open tickets (bench/README.md, docs/benchmarks.md).
+bench: install-test
+	$(VENV)/bin/python -m bench.bench_sweep --full
 
 lint: install-test
 	$(VENV)/bin/pip install -q -e '.[dev]'

@@ -39,8 +39,14 @@ def _batched(app: Flask, job: str, now: datetime, step: Callable[[], Counts], si
     """Run `step` and commit, until it handles fewer than `size` items."""
     total: Counts = {}
     pause = float(app.config.get("SWEEP_PAUSE_SECONDS", 0))
+    sqlite = db.session.get_bind().dialect.name == "sqlite"
+    worker_runs.started(job, datetime.now(timezone.utc), WORKER_ID)
+    db.session.commit()  # not held: on PostgreSQL two workers' batches may overlap
     while True:
-        worker_runs.started(job, datetime.now(timezone.utc), WORKER_ID)
+        if sqlite:
+            # Take SQLite's write lock before reading the batch, so that a web request committing
+            # meanwhile makes us wait (busy timeout) instead of failing our write at the end.
+            worker_runs.started(job, datetime.now(timezone.utc), WORKER_ID)
         counts = step()
         db.session.commit()
         for key, value in counts.items():

@@ -3,10 +3,11 @@ undecided, and auto-close of unrated tickets (DESIGN.md §4–5).
 
 Set-based: one batch reads the tickets whose `next_check_at` has come (an index range,
 so the cost follows the due tickets, not the open ones), decides in Python against the
-working-time calendar, and writes with a handful of bulk statements. Each worker step is
-an event with a `dedupe_key` (ticket, step, round, dispatch) under a unique index, so a
-step happens at most once even if two workers race or one dies mid-sweep; the ticket is
-only changed for the events that were actually inserted. Flushes; the job commits per batch.
+working-time calendar, and writes with a handful of bulk statements (on PostgreSQL one per
+table and batch, the rows sent as arrays). Each worker step is an event with a
+`dedupe_key` (ticket, step, round, dispatch) under a unique index, so a step happens at
+most once even if two workers race or one dies mid-sweep; the ticket is only changed for
+the events that were actually inserted. Flushes; the job commits per batch.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import DateTime, Integer, Select, bindparam, case, cast, func, literal, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from ticketing.extensions import db
 from ticketing.models import Ticket, TicketEvent, User
@@ -169,10 +171,10 @@ def plan_ticket(row: Any, now: datetime, cal: WorkCalendar, s: SweepSettings, la
 # ------------------------------------------------------------------- one batch
 
 
-def sweep_batch(now: datetime, s: SweepSettings) -> dict[str, int]:
-    """Handle up to `s.batch` due tickets; returns counts. The caller commits, then calls again
-    while `examined` equals the batch size."""
-    session = db.session
+def due_query(now: datetime, limit: int, *, postgresql: bool) -> Select[Any]:
+    """The batch's claim: up to `limit` due tickets, earliest check first (a range scan of the
+    partial index ix_tickets_next_check); on PostgreSQL the rows are locked, skipping those
+    another worker holds. The caller executes it."""
     query = (
         select(
             T.c.id, T.c.number, T.c.state, T.c.round, T.c.handling_unit_id, T.c.dispatched_at,
@@ -181,12 +183,23 @@ def sweep_batch(now: datetime, s: SweepSettings) -> dict[str, int]:
         )
         .where(T.c.next_check_at <= now)
         .order_by(T.c.next_check_at)
-        .limit(s.batch)
+        .limit(limit)
     )
-    if session.get_bind().dialect.name == "postgresql":
-        # A second worker skips what this one holds instead of waiting for it.
-        query = query.with_for_update(skip_locked=True)
-    rows = session.execute(query).all()
+    if postgresql:
+        # A second worker skips what this one holds instead of waiting for it. FOR NO KEY UPDATE
+        # (what an UPDATE takes anyway): a plain FOR UPDATE would also skip every ticket that some
+        # transaction merely references (an insert into a table with a foreign key to tickets takes
+        # FOR KEY SHARE on the ticket), so a busy repeats job or outbox could hide due tickets.
+        query = query.with_for_update(skip_locked=True, key_share=True)
+    return query
+
+
+def sweep_batch(now: datetime, s: SweepSettings) -> dict[str, int]:
+    """Handle up to `s.batch` due tickets; returns counts. The caller commits, then calls again
+    while `examined` equals the batch size."""
+    session = db.session
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    rows = session.execute(due_query(now, s.batch, postgresql=postgresql)).all()
     counts = {"examined": len(rows), "reminded": 0, "escalated": 0, "auto_closed": 0, "notifications": 0}
     if not rows:
         return counts
@@ -216,9 +229,7 @@ def sweep_batch(now: datetime, s: SweepSettings) -> dict[str, int]:
             }
             for key, (ticket_id, step) in steps.items()
         ]
-        result = insert_ignoring_duplicates(
-            TicketEvent.__table__, event_rows, "dedupe_key", returning=("dedupe_key", "id")
-        )
+        result = insert_ignoring_duplicates(TicketEvent.__table__, event_rows, "dedupe_key", returning=("dedupe_key", "id"))
         inserted = {key: event_id for key, event_id in result}
 
     _apply(now, rows, plans, steps, inserted, counts)
@@ -243,41 +254,66 @@ def _apply(
     counts: dict[str, int],
 ) -> None:
     """Change the tickets for the steps that happened, and store every ticket's next check."""
-    escalations: list[dict[str, Any]] = []
-    closes: list[dict[str, Any]] = []
+    levels: dict[int, int] = {}  # escalated ticket -> its new level
+    closed: set[int] = set()
     for key in inserted:
         ticket_id, step = steps[key]
         if step.action == Action.ESCALATE:
-            escalations.append({"b_id": ticket_id, "b_level": step.level})
+            levels[ticket_id] = step.level  # type: ignore[assignment]
             counts["escalated"] += 1
         elif step.action == Action.AUTO_CLOSE:
-            closes.append({"b_id": ticket_id})
+            closed.add(ticket_id)
             counts["auto_closed"] += 1
         else:
             counts["reminded"] += 1
     session = db.session
-    if escalations:
-        # One ticket may climb only once per batch, so each id appears at most once here.
+    if closed:
         session.execute(
-            update(T).where(T.c.id == bindparam("b_id")).values(
-                escalation_level=bindparam("b_level"), escalated_at=now, updated_at=now, version=T.c.version + 1
-            ),
-            escalations,
-        )
-    if closes:
-        session.execute(
-            update(T).where(T.c.id == bindparam("b_id"), T.c.state == State.RESOLVED.value).values(
+            update(T).where(T.c.id.in_(sorted(closed)), T.c.state == State.RESOLVED.value).values(
                 state=State.CLOSED.value, closed_reason=ClosedReason.UNRATED.value, closed_at=now,
                 updated_at=now, version=T.c.version + 1,
-            ),
-            closes,
+            )
         )
-    closed = {c["b_id"] for c in closes}
-    # A step that lost the race (its event existed already) still leaves the next check right.
-    schedule = [
-        {"b_id": r.id, "b_next": None if r.id in closed else plans[r.id].next_check_at} for r in rows
+    # Every examined ticket gets its next check, and the escalated ones their new level: one
+    # UPDATE per ticket (one ticket climbs at most once per batch). A step that lost the race
+    # (its event existed already) still leaves the next check right.
+    changes = [
+        {"b_id": r.id, "b_next": None if r.id in closed else plans[r.id].next_check_at, "b_level": levels.get(r.id)}
+        for r in rows
     ]
-    session.execute(update(T).where(T.c.id == bindparam("b_id")).values(next_check_at=bindparam("b_next")), schedule)
+    if session.get_bind().dialect.name == "postgresql":
+        # One statement for the whole batch: an array per column, joined through unnest.
+        v = func.unnest(
+            cast(bindparam("ids"), ARRAY(Integer)),
+            cast(bindparam("nexts"), ARRAY(DateTime(timezone=True))),
+            cast(bindparam("levels"), ARRAY(Integer)),
+        ).table_valued("id", "next_check", "level").render_derived(name="v")
+        session.execute(
+            update(T).where(T.c.id == v.c.id).values(_ticket_changes(now, v.c.level, v.c.next_check)),
+            {
+                "ids": [c["b_id"] for c in changes],
+                "nexts": [None if c["b_next"] is None else c["b_next"].astimezone(timezone.utc) for c in changes],
+                "levels": [c["b_level"] for c in changes],
+            },
+        )
+    else:
+        level, next_check = bindparam("b_level", type_=Integer), bindparam("b_next", type_=T.c.next_check_at.type)
+        session.execute(
+            update(T).where(T.c.id == bindparam("b_id")).values(_ticket_changes(now, level, next_check)), changes
+        )
+
+
+def _ticket_changes(now: datetime, level: Any, next_check: Any) -> dict[str, Any]:
+    """The SET clause for one examined ticket: its next check; if `level` is not NULL, the escalation."""
+    escalated = level.is_not(None)
+    at = literal(now, T.c.escalated_at.type)
+    return {
+        "next_check_at": next_check,
+        "escalation_level": func.coalesce(level, T.c.escalation_level),
+        "escalated_at": case((escalated, at), else_=T.c.escalated_at),
+        "updated_at": case((escalated, at), else_=T.c.updated_at),
+        "version": T.c.version + case((escalated, 1), else_=0),
+    }
 
 
 def _notify(
