@@ -159,6 +159,8 @@ def run(app: Flask, job: Job, now: datetime) -> Counts | None:
         finally:
             db.session.remove()
         if job.name != "heartbeat":
-            log.info("%s as of %s in %.2fs: %s", job.name, now.isoformat(timespec="seconds"),
-                     time.monotonic() - started, counts)
+            # Runs that found nothing to do are the common case every few seconds: keep them quiet.
+            level = logging.INFO if any(counts.values()) else logging.DEBUG
+            log.log(level, "%s as of %s in %.2fs: %s", job.name, now.isoformat(timespec="seconds"),
+                    time.monotonic() - started, counts)
         return counts

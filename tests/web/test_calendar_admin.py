@@ -98,3 +98,13 @@ def test_post_without_csrf_token_is_refused(client):
     assert client.post("/admin/calendar/import", data={"notice": NOTICE_2027}).status_code == 400
     assert client.post("/admin/calendar/import", data={"notice": NOTICE_2027, "csrf_token": "forged"}).status_code == 400
     assert db.session.get(CalendarYear, 2027) is None
+
+
+def test_the_home_page_links_admins_to_the_calendar(client):
+    from ticketing.demo import DEMO_PASSWORD
+
+    client.post("/login", data={"username": "admin", "password": DEMO_PASSWORD})
+    assert "/admin/calendar/" in client.get("/").get_data(as_text=True)
+    client.post("/logout")
+    client.post("/login", data={"username": "deputy_wang", "password": DEMO_PASSWORD})
+    assert "/admin/calendar/" not in client.get("/").get_data(as_text=True)
