@@ -40,9 +40,11 @@ run: install
 test: install-test
 	$(VENV)/bin/python -m pytest
 
-# The sweep benchmark on PostGIS up to 1,000,000 open tickets (bench/README.md, docs/benchmarks.md).
+# The sweep benchmark on PostGIS up to 1,000,000 open tickets, then the photo intake on a
+# 12-megapixel phone JPEG (bench/README.md, docs/benchmarks.md).
 bench: install-test
 	$(VENV)/bin/python -m bench.bench_sweep --full
+	$(VENV)/bin/python -m bench.bench_photos
 
 lint: install-test
 	$(VENV)/bin/pip install -q -e '.[dev]'

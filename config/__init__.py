@@ -19,12 +19,28 @@ class Settings:
     SECRET_KEY = "dev-only-change-me"
     DATABASE_URL = f"sqlite:///{ROOT / 'var' / 'suishoupai.db'}"
     SQLALCHEMY_ECHO = False
-    # Photos: where the local store keeps files, and upload limits.
-    PHOTO_STORE = "local"
+    # Photos: the storage backend ("local" files under PHOTO_DIR, or "s3"), and upload limits.
+    PHOTO_STORAGE = "local"
     PHOTO_DIR = str(ROOT / "var" / "photos")
+    # S3 (AWS, MinIO, ...). Credentials are not settings: boto3 reads them from its usual
+    # sources (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, ~/.aws, AWS_PROFILE, an instance role).
+    S3_BUCKET: str | None = None
+    S3_PREFIX = "suishoupai/"  # every key lives under it, so one bucket can serve several deployments
+    S3_ENDPOINT_URL: str | None = None  # None: AWS itself; e.g. http://127.0.0.1:9000 for MinIO
+    S3_REGION: str | None = None  # None: boto3's own (AWS_DEFAULT_REGION, ~/.aws/config)
+    S3_ADDRESSING_STYLE = "auto"  # "path" for MinIO and other endpoints without bucket subdomains
+    PHOTO_URL_SECONDS = 300  # lifetime of the presigned URLs that originals are redirected to
     PHOTO_MAX_BYTES = 15 * 1024 * 1024
-    PHOTO_MAX_PIXELS = 50_000_000
+    PHOTO_MAX_PIXELS = 50_000_000  # from the header, before decoding (Pillow's own guard stops ~179 Mpx anyway)
     PHOTOS_PER_REQUEST = 9
+    VIDEO_MAX_BYTES = 30 * 1024 * 1024  # a short MP4, stored as uploaded
+    UPLOAD_MAX_BYTES_PER_REQUEST = 48 * 1024 * 1024  # all files of one request together (< MAX_CONTENT_LENGTH)
+    # Location from the photo: a report's position and its photo's EXIF position further apart
+    # than this flag the ticket for the supervisor.
+    PHOTO_LOCATION_MISMATCH_M = 200
+    # Evidence check of progress and resolve photos (flags, never refusals).
+    EVIDENCE_MAX_DISTANCE_M = 300  # EXIF position further than this from the ticket
+    EVIDENCE_DHASH_MAX_DISTANCE = 6  # difference-hash bits within which a photo looks like the report's
     MAX_CONTENT_LENGTH = 64 * 1024 * 1024
     # Working time in Asia/Shanghai: office hours as (start, end) "HH:MM" pairs.
     TIMEZONE = "Asia/Shanghai"
@@ -94,7 +110,7 @@ class Production(Settings):
     """PostgreSQL + PostGIS and S3; every secret must come from the environment."""
 
     SECRET_KEY = ""
-    PHOTO_STORE = "s3"
+    PHOTO_STORAGE = "s3"  # S3_BUCKET must be set too
 
 
 _BY_NAME: dict[str, type[Settings]] = {

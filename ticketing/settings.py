@@ -22,6 +22,11 @@ class TicketSettings:
     nearby_radius_m: float
     # Working hours a supervisor has to answer a deadline-extension request before it goes up a level.
     extension_decision_hours: float = 8.0
+    # Report position vs. its photo's EXIF position: further apart flags the ticket for review.
+    photo_location_mismatch_m: float = 200.0
+    # Evidence check of progress/resolve photos (see ticketing.services.evidence).
+    evidence_max_distance_m: float = 300.0
+    evidence_dhash_max_distance: int = 6
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> TicketSettings:
@@ -34,7 +39,12 @@ class TicketSettings:
                 max_bytes=int(config["PHOTO_MAX_BYTES"]),
                 max_pixels=int(config["PHOTO_MAX_PIXELS"]),
                 per_request=int(config["PHOTOS_PER_REQUEST"]),
+                max_video_bytes=int(config["VIDEO_MAX_BYTES"]),
+                max_request_bytes=int(config["UPLOAD_MAX_BYTES_PER_REQUEST"]),
             ),
             nearby_radius_m=float(config["NEARBY_RADIUS_M"]),
             extension_decision_hours=float(config["EXTENSION_DECISION_HOURS"]),
+            photo_location_mismatch_m=float(config["PHOTO_LOCATION_MISMATCH_M"]),
+            evidence_max_distance_m=float(config["EVIDENCE_MAX_DISTANCE_M"]),
+            evidence_dhash_max_distance=int(config["EVIDENCE_DHASH_MAX_DISTANCE"]),
         )

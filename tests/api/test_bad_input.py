@@ -166,7 +166,7 @@ def test_a_file_input_left_empty_is_no_photo_rather_than_a_bad_one(api):
 def test_truncated_jpeg_is_refused(api):
     api.token("deputy_wang")
     with unchanged():
-        assert_error(post_report(api, photos=[jpeg(size=(400, 300))[:300]]), 422, "photo_unsupported_type")
+        assert_error(post_report(api, photos=[jpeg(size=(400, 300))[:300]]), 422, "photo_truncated")
 
 
 def test_too_many_photos_are_refused(api, ctx):

@@ -555,7 +555,10 @@ def test_photo_copies_are_served_without_exif(api, clock):
         assert len(img.getexif()) == 0
         assert "exif" not in img.info
         assert b"SecretCameraMake" not in resp.data and b"Exif\x00\x00" not in resp.data
-    assert api.get(photo["display_url"].replace("/display", "/original"), "deputy_wang").status_code == 404
+    # The original keeps its EXIF and goes only to those who answer for the ticket, never to a shared cache.
+    served = api.get(photo["display_url"].replace("/display", "/original"), "deputy_wang")
+    assert served.status_code == 200 and served.data == original
+    assert served.headers["Cache-Control"] == "private, no-store"
 
 
 # ---------------------------------------------------------------------------- deadlines

@@ -10,7 +10,7 @@ from geoalchemy2.shape import to_shape
 from ticketing.models import Extension, OrgUnit, Photo, Ticket, TicketEvent, User
 from ticketing.services import access
 from ticketing.services import extensions as extension_service
-from ticketing.workflow import allowed_actions
+from ticketing.workflow import Action, Relation, allowed_actions
 
 
 def unit(u: OrgUnit | None) -> dict[str, Any] | None:
@@ -41,7 +41,11 @@ def photo(p: Photo) -> dict[str, Any]:
     }
 
 
-def event(e: TicketEvent) -> dict[str, Any]:
+# Doubtful-evidence flags are for those who judge the handling, not for everyone on the trail.
+EVIDENCE_READERS = frozenset({Relation.SUPERVISOR})
+
+
+def event(e: TicketEvent, relations: set[Relation] | frozenset[Relation] = frozenset()) -> dict[str, Any]:
     return {
         "id": e.id,
         "action": e.action.value,
@@ -53,8 +57,27 @@ def event(e: TicketEvent) -> dict[str, Any]:
         "round": e.round,
         "handling_unit": e.handling_unit.code if e.handling_unit else None,
         "note": e.note,
-        "data": e.data,
+        "data": e.data if relations & EVIDENCE_READERS else {k: v for k, v in e.data.items() if k != "evidence_flags"},
         "photos": [photo(p) for p in e.photos],
+    }
+
+
+def before_after(t: Ticket) -> dict[str, Any]:
+    """The problem as reported beside the latest claimed fix, for the timeline and the cockpit.
+
+    `before` holds the report's photos, then those added later with add_info (which only the
+    reporter or their deputy may do): both show the problem. `after` holds the photos of the latest
+    resolve event only (progress photos are steps, not the result) and `round` is that resolve's
+    round: lower than the ticket's own round when the reporter was unsatisfied and the next round
+    has not been resolved yet. With no resolve yet, `after` is empty and `round` is null.
+    """
+    before = [photo(p) for e in t.events if e.action in (Action.REPORT, Action.ADD_INFO) for p in e.photos]
+    resolved = [e for e in t.events if e.action is Action.RESOLVE]
+    last = resolved[-1] if resolved else None
+    return {
+        "before": before,
+        "after": [photo(p) for p in last.photos] if last else [],
+        "round": last.round if last else None,
     }
 
 
@@ -122,5 +145,6 @@ def ticket(t: Ticket, viewer: User, *, trail: bool = True) -> dict[str, Any]:
         out["duplicate_of"] = original.number if original else None
     if trail:
         out["photos"] = [photo(p) for p in t.photos]
-        out["events"] = [event(e) for e in t.events]
+        out["events"] = [event(e, rel) for e in t.events]
+        out["before_after"] = before_after(t)
     return out

@@ -50,7 +50,7 @@ class CategoryOut(Schema):
 
 
 def _photos() -> fields.List:
-    return fields.List(Upload(), load_default=list, metadata={"description": "JPEG, PNG or WebP files"})
+    return fields.List(Upload(), load_default=list, metadata={"description": "JPEG, PNG, WebP or HEIC photos, or a short MP4 video"})
 
 
 class BlankableFloat(fields.Float):
@@ -111,6 +111,24 @@ class EventOut(Schema):
     photos = fields.List(fields.Nested(PhotoOut))
 
 
+class BeforeAfterOut(Schema):
+    before = fields.List(
+        fields.Nested(PhotoOut),
+        metadata={"description": "the report's photos, then those the reporter added later (add_info)"},
+    )
+    after = fields.List(
+        fields.Nested(PhotoOut),
+        metadata={"description": "the photos of the latest resolve (not of progress steps); empty before it"},
+    )
+    round = fields.Integer(
+        allow_none=True,
+        metadata={
+            "description": "the round of that resolve, null before the first; lower than the ticket's round "
+            "while a round reopened by an unsatisfied rating awaits its resolve"
+        },
+    )
+
+
 class ExtensionOut(Schema):
     id = fields.Integer()
     days = fields.Integer(metadata={"description": "working days asked for"})
@@ -158,6 +176,7 @@ class TicketOut(Schema):
     extensions = fields.List(fields.Nested(ExtensionOut))
     photos = fields.List(fields.Nested(PhotoOut))
     events = fields.List(fields.Nested(EventOut))
+    before_after = fields.Nested(BeforeAfterOut)
 
 
 class TicketPage(Schema):

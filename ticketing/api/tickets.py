@@ -19,6 +19,7 @@ from ticketing.api.blueprint import ApiBlueprint
 from ticketing.api.context import actor, mutation, now, settings, store, uploads
 from ticketing.api.schemas import (
     AssignIn,
+    BeforeAfterOut,
     CohandleIn,
     DuplicateIn,
     ExtensionDecisionIn,
@@ -121,6 +122,15 @@ def get_ticket(key: str) -> dict[str, Any]:
     user = actor()
     ticket, _ = svc.get_visible(user, key)
     return presenters.ticket(ticket, user)
+
+
+@blp.route("/tickets/<key>/before-after", methods=["GET"])
+@blp.response(200, BeforeAfterOut)
+@blp.doc(security=SECURED)
+def get_before_after(key: str) -> dict[str, Any]:
+    """The report's photos beside those of the latest resolve, for the cockpit; same visibility as the ticket."""
+    ticket, _ = svc.get_visible(actor(), key)
+    return presenters.before_after(ticket)
 
 
 # ---- actions: name -> (body schema, takes photos, call)

@@ -627,7 +627,10 @@ def _tile(colour: tuple[int, int, int], *, after: bool) -> bytes:
     for y in range(height):
         shade = 0.55 + 0.45 * y / height
         draw.line([(0, y), (width, y)], fill=tuple(int(c * shade) for c in colour))
-    for x, top in ((20, 60), (75, 40), (140, 70), (190, 50)):
+    # The "after" scene is framed differently (as a handler's own photo would be), so the
+    # evidence check does not take it for a copy of the report photo.
+    blocks = ((10, 90), (60, 30), (120, 100), (175, 20)) if after else ((20, 60), (75, 40), (140, 70), (190, 50))
+    for x, top in blocks:
         draw.rectangle([x, top, x + 40, 140], fill=tuple(int(c * 0.7) for c in colour), outline=(40, 40, 40))
     draw.rectangle([0, 140, width, height], fill=(90, 90, 90) if not after else (170, 170, 170))
     out = io.BytesIO()

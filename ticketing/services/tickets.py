@@ -36,6 +36,7 @@ from ticketing.models import (
 )
 from ticketing.models.tickets import ExtensionState, ReporterKind, Visibility
 from ticketing.services import access, dispatch, notify
+from ticketing.services import evidence as evidence_check
 from ticketing.services import photos as photo_service
 from ticketing.services.photos import ProcessedPhoto, Upload
 from ticketing.settings import TicketSettings
@@ -77,7 +78,9 @@ def report(
     """Create a ticket, route it and dispatch it as a work order, in the caller's transaction.
 
     Everything is validated (category, coordinates, every photo) before the first write,
-    so a refused report leaves nothing behind in the database.
+    so a refused report leaves nothing behind in the database. Without coordinates the
+    first photo with an EXIF GPS position locates the report (the event says so); with
+    both, a photo taken far from the given position flags the ticket for review.
     """
     if actor.role != Role.DEPUTY:
         raise Forbidden(
@@ -92,10 +95,23 @@ def report(
         raise InvalidInput("a description is required", code="description_required")
     if visibility not in (v.value for v in Visibility):
         raise InvalidInput("visibility must be public or private", code="invalid_visibility")
-    wlon, wlat = _checked_point(lon, lat, crs)
-    processed = _process_all(uploads, settings)
+    location_data: dict[str, Any] = {}
+    review_reasons: list[str] = []
+    if lon is None and lat is None:
+        processed = _process_all(uploads, settings)
+        wlon, wlat, index = _photo_point(processed)
+        crs = "wgs84"  # EXIF GPS, converted to WGS-84 if it said otherwise
+        location_data = {"location_source": "photo_exif", "location_photo": index}
+    else:
+        wlon, wlat = _checked_point(lon, lat, crs)
+        processed = _process_all(uploads, settings)
+        mismatch = _photo_mismatch(processed, (wlon, wlat), settings)
+        if mismatch is not None:
+            review_reasons.append("photo_location_mismatch")
+            location_data = {"photo_location_mismatch": mismatch}
 
     routing = dispatch.route(wlon, wlat, category, settings)
+    review_reasons = [*routing.flags, *review_reasons]
     deadlines = dispatch.deadlines_from(now, category, settings)
     ticket = Ticket(
         number=next_number(now, settings),
@@ -113,8 +129,8 @@ def report(
         routed_generation_id=routing.generation_id,
         routed_unit_id=routing.covering_unit.id if routing.covering_unit else None,
         routing=routing.snapshot,
-        needs_review=bool(routing.flags),
-        review_reasons=list(routing.flags),
+        needs_review=bool(review_reasons),
+        review_reasons=review_reasons,
         round=1,
         dispatched_at=now,
         next_check_at=now,
@@ -133,7 +149,7 @@ def report(
         now,
         from_state=None,
         to_state=State.DISPATCHED,
-        data={"routing": routing.snapshot, **_deadline_data(ticket)},
+        data={"routing": routing.snapshot, **_deadline_data(ticket), **location_data},
     )
     _attach_photos(ticket, event, processed, actor, now, store)
     return ticket
@@ -171,6 +187,29 @@ def _checked_point(lon: float | None, lat: float | None, crs: str) -> tuple[floa
             "coordinates out of range", code="location_out_of_range", details={"lon": lon, "lat": lat}
         )
     return to_wgs84(lon, lat, crs)  # type: ignore[arg-type]
+
+
+def _photo_point(processed: Sequence[ProcessedPhoto]) -> tuple[float, float, int]:
+    """The WGS-84 position of the first photo that has one, and that photo's index; else location_required."""
+    for index, p in enumerate(processed):
+        if p.position is not None:
+            return (*p.position, index)
+    raise InvalidInput(
+        "a location (lon, lat) is required, or a photo with a GPS position", code="location_required"
+    )
+
+
+def _photo_mismatch(
+    processed: Sequence[ProcessedPhoto], point: tuple[float, float], settings: TicketSettings
+) -> dict[str, Any] | None:
+    """How far the first positioned photo was taken from the given point, if further than allowed."""
+    for index, p in enumerate(processed):
+        if p.position is not None:
+            far = evidence_check.distance_m(p.position, point)
+            if far <= settings.photo_location_mismatch_m:
+                return None
+            return {"photo": index, "distance_m": round(far), "max_m": settings.photo_location_mismatch_m}
+    return None
 
 
 # ---------------------------------------------------------------------------- the steps
@@ -215,8 +254,11 @@ def progress(
     """A handler (lead or co-handling unit) records a step with a note and photos."""
     rule = _guard(ticket, Action.PROGRESS, actor, evidence)
     processed = _process_all(evidence.uploads, settings)
-    event = _transition(ticket, rule, actor, now, None, note=evidence.note)
-    _attach_photos(ticket, event, processed, actor, now, store)
+    # The photos go in first: the event, written once, names the doubtful ones by id.
+    photos = _attach_photos(ticket, None, processed, actor, now, store)
+    flags = evidence_check.check(ticket, photos, settings)
+    event = _transition(ticket, rule, actor, now, None, note=evidence.note, data=evidence_check.event_data(flags))
+    _link_photos(photos, event)
     return event
 
 
@@ -318,12 +360,20 @@ def resolve(
             "outcome must be solved, explained or referred", code="invalid_outcome", details={"outcome": outcome}
         ) from None
     processed = _process_all(evidence.uploads, settings)
+    photos = _attach_photos(ticket, None, processed, actor, now, store)
+    flags = evidence_check.check(ticket, photos, settings)
     ticket.outcome = result
     ticket.resolved_at = now
     event = _transition(
-        ticket, rule, actor, now, State.RESOLVED, note=evidence.note, data={"outcome": result.value}
+        ticket,
+        rule,
+        actor,
+        now,
+        State.RESOLVED,
+        note=evidence.note,
+        data={"outcome": result.value, **evidence_check.event_data(flags)},
     )
-    _attach_photos(ticket, event, processed, actor, now, store)
+    _link_photos(photos, event)
     return event
 
 
@@ -556,13 +606,13 @@ def _lapse_extensions(ticket: Ticket, now: datetime) -> None:
 
 
 def _process_all(uploads: Sequence[Upload], settings: TicketSettings) -> list[ProcessedPhoto]:
-    photo_service.check_count(list(uploads), settings.photo_limits)
-    return [photo_service.process(u, settings.photo_limits) for u in uploads]
+    photo_service.check_request(list(uploads), settings.photo_limits)
+    return [photo_service.process(u, settings.photo_limits, local_tz=settings.timezone) for u in uploads]
 
 
 def _attach_photos(
     ticket: Ticket,
-    event: TicketEvent,
+    event: TicketEvent | None,
     processed: list[ProcessedPhoto],
     actor: User | None,
     now: datetime,
@@ -572,12 +622,19 @@ def _attach_photos(
     for p in processed:
         photo_service.store(p, store)
         photo = photo_service.make_photo(p, ticket_id=ticket.id, uploader_id=actor.id if actor else None, now=now)
-        photo.event_id = event.id
+        photo.event_id = event.id if event is not None else None
         db.session.add(photo)
         rows.append(photo)
     if rows:
         db.session.flush()
     return rows
+
+
+def _link_photos(photos: Sequence[Photo], event: TicketEvent) -> None:
+    for photo in photos:
+        photo.event_id = event.id
+    if photos:
+        db.session.flush()
 
 
 def _deadline_data(ticket: Ticket) -> dict[str, Any]:

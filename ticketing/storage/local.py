@@ -6,6 +6,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from ticketing.storage import check_key
+
 
 class LocalStore:
     """A `PhotoStore` on the local file system; writes are atomic (temp file + rename)."""
@@ -14,8 +16,8 @@ class LocalStore:
         self.root = Path(root)
 
     def _path(self, key: str) -> Path:
-        path = (self.root / key).resolve()
-        # Keys come from content hashes, but refuse anything that escapes the root anyway.
+        path = (self.root / check_key(key)).resolve()
+        # A symlink inside the root could still lead out of it.
         if not str(path).startswith(str(self.root.resolve()) + os.sep):
             raise ValueError(f"bad storage key {key!r}")
         return path
@@ -24,9 +26,13 @@ class LocalStore:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
     def get(self, key: str) -> bytes:
         try:
@@ -39,3 +45,8 @@ class LocalStore:
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
+
+    def url(self, key: str, *, expires: int) -> str | None:
+        """None: local files have no URL of their own; the application streams them."""
+        self._path(key)
+        return None
