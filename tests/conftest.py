@@ -229,3 +229,34 @@ def s3_bucket(endpoint: str) -> tuple[Any, str]:
     name = f"test-{uuid.uuid4().hex[:20]}"
     client.create_bucket(Bucket=name)
     return client, name
+
+
+class Clock:
+    """The API's request clock, frozen at `at` (Monday 2 March 2026 09:00 in Shanghai to start)."""
+
+    def __init__(self) -> None:
+        self.at = NOW
+
+    def set(self, moment: datetime) -> None:
+        self.at = moment.astimezone(timezone.utc)
+
+    def advance(self, **delta: float) -> None:
+        from datetime import timedelta
+
+        self.at += timedelta(**delta)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """Freeze `ticketing.api.context.now`, the one clock every API view and `mutation` read."""
+    import ticketing.api.context as context
+
+    c = Clock()
+
+    class Frozen(datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> datetime:  # type: ignore[override]
+            return c.at.astimezone(tz) if tz else c.at
+
+    monkeypatch.setattr(context, "datetime", Frozen)
+    return c

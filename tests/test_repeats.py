@@ -48,22 +48,6 @@ def test_the_points_are_as_described() -> None:
 # ---------------------------------------------------------------------------- helpers
 
 
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, datetime]]:
-    """Freeze the API's request clock at NOW (tests may move `clock["at"]`)."""
-    from ticketing.api import context
-
-    state = {"at": NOW}
-
-    class Frozen(datetime):
-        @classmethod
-        def now(cls, tz: Any = None) -> datetime:  # type: ignore[override]
-            return state["at"].astimezone(tz) if tz else state["at"]
-
-    monkeypatch.setattr(context, "datetime", Frozen)
-    return state
-
-
 def report(api: Any, point: tuple[float, float], category: str = "city.litter", as_: str = "deputy_wang") -> str:
     resp = api.report(as_, lon=point[0], lat=point[1], category=category)
     assert resp.status_code == 201, resp.json
@@ -173,7 +157,7 @@ def test_a_fourth_nearby_report_joins_the_open_candidate(ctx: Any, api: Any, clo
     first = [report(api, p) for p in (E159, E172, E171)]
     detect(ctx)
     [c] = candidates()
-    clock["at"] = NOW + timedelta(days=2)
+    clock.set(NOW + timedelta(days=2))
     fourth = report(api, E167)
 
     assert detect(ctx, NOW + timedelta(days=2)) == {"candidates_created": 0, "tickets_added": 1}

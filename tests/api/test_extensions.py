@@ -23,29 +23,6 @@ def local(*args: int) -> datetime:
     return datetime(*args, tzinfo=SHANGHAI)  # type: ignore[misc]
 
 
-class Clock:
-    """The API's request clock, frozen at `at`."""
-
-    def __init__(self) -> None:
-        self.at = NOW
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[Clock]:
-    """Freeze `ticketing.api.context.now`, the clock every API view reads."""
-    import ticketing.api.context as context
-
-    c = Clock()
-
-    class Frozen(datetime):
-        @classmethod
-        def now(cls, tz: Any = None) -> datetime:  # type: ignore[override]
-            return c.at.astimezone(tz) if tz else c.at
-
-    monkeypatch.setattr(context, "datetime", Frozen)
-    yield c
-
-
 # ---------------------------------------------------------------------------- helpers
 
 

@@ -32,20 +32,6 @@ def local_stamp(moment: datetime) -> str:
     return moment.astimezone(timezone(timedelta(hours=8))).strftime("%Y:%m:%d %H:%M:%S")
 
 
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Freeze the API's request clock at NOW."""
-    import ticketing.api.context as context
-
-    class Frozen(datetime):
-        @classmethod
-        def now(cls, tz: Any = None) -> datetime:  # type: ignore[override]
-            return NOW.astimezone(tz) if tz else NOW
-
-    monkeypatch.setattr(context, "datetime", Frozen)
-    yield
-
-
 def stored_files(ctx: Any) -> set[str]:
     root = ctx.config["PHOTO_DIR"]
     return {os.path.relpath(os.path.join(d, f), root) for d, _, files in os.walk(root) for f in files}
