@@ -67,6 +67,9 @@ class Settings:
     REPEAT_RADIUS_M = 250  # repeated complaints: same category within R metres (FixMyStreet's default)
     REPEAT_WINDOW_DAYS = 30  # ... and T days
     REPEAT_MIN_COUNT = 3  # ... at least K tickets
+    # Deputy points (DESIGN.md §1): per valid issue reported, per issue solved (ticketing.services.points).
+    POINTS_PER_VALID = 0.3  # read as Decimal(str(value)): the sums stay exact
+    POINTS_PER_SOLVED = 0.5
     CALENDAR_WARN_WEEKS = 8  # warn supervisors this long before a year without calendar data begins
     # Notification delivery from the outbox.
     OUTBOX_SECONDS = 15

@@ -5,6 +5,7 @@ from ticketing.models.org import OrgUnit, UnitKind
 from ticketing.models.users import ApiToken, User
 from ticketing.models.categories import Category, HandlerRule
 from ticketing.models.calendar import CalendarDay, CalendarYear
+from ticketing.models.points import PointsSnapshot
 from ticketing.models.worker import (
     CandidateState,
     Channel,
@@ -46,6 +47,7 @@ __all__ = [
     "IdempotencyRecord",
     "OrgUnit",
     "Photo",
+    "PointsSnapshot",
     "Rating",
     "Ticket",
     "TicketCoHandler",
