@@ -13,6 +13,7 @@ import glob
 import io
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -97,9 +98,12 @@ def app(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         db.engine.dispose()
 
 
-@pytest.fixture
-def ctx(app: Flask) -> Iterator[Flask]:
-    """An app context whose session lives in a transaction rolled back after the test."""
+@contextmanager
+def rolled_back(app: Flask) -> Iterator[Flask]:
+    """An app context whose session lives in one transaction, rolled back at the end.
+
+    The services' commits become SAVEPOINT releases, so nothing they write outlives the block.
+    """
     from geo.routing import reset_cache
     from ticketing.extensions import db
 
@@ -119,6 +123,13 @@ def ctx(app: Flask) -> Iterator[Flask]:
             outer.rollback()
             connection.close()
             reset_cache()
+
+
+@pytest.fixture
+def ctx(app: Flask) -> Iterator[Flask]:
+    """An app context whose session lives in a transaction rolled back after the test."""
+    with rolled_back(app) as context:
+        yield context
 
 
 @pytest.fixture

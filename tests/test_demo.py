@@ -10,9 +10,8 @@ from datetime import datetime, timedelta
 import pytest
 from flask import Flask
 from sqlalchemy import select
-from sqlalchemy.orm import scoped_session, sessionmaker
 
-from tests.conftest import NOW, jpeg
+from tests.conftest import NOW, jpeg, rolled_back
 
 # 五四广场 as a Chinese map app gives it (GCJ-02), inside 市南区.
 MAY_FOURTH_SQUARE_GCJ02 = (120.3845, 36.0624)
@@ -52,54 +51,39 @@ def history(app: Flask) -> Iterator[tuple[dict[str, int], list[Replayed]]]:
     One replay (a few seconds) serves every test below; the copy means no transaction
     stays open while other tests run.
     """
-    from geo.routing import reset_cache
     from ticketing.demo.history import replay_history
     from ticketing.extensions import db
     from ticketing.models import Ticket
 
-    with app.app_context():
-        connection = db.engine.connect()
-        outer = connection.begin()
-        original = db.session
-        db.session = scoped_session(  # type: ignore[assignment]
-            sessionmaker(bind=connection, join_transaction_mode="create_savepoint")
+    with rolled_back(app):
+        counts = replay_history(
+            now=NOW, settings=app.extensions["ticket_settings"], store=app.extensions["photo_store"]
         )
-        reset_cache()
-        try:
-            counts = replay_history(
-                now=NOW, settings=app.extensions["ticket_settings"], store=app.extensions["photo_store"]
+        rows = [
+            Replayed(
+                number=t.number,
+                state=t.state.value,
+                round=t.round,
+                closed_reason=t.closed_reason.value if t.closed_reason else None,
+                unit=t.handling_unit.code,
+                category=t.category.code,
+                response_due_at=t.response_due_at,
+                scores=tuple(r.score.value for r in t.ratings),
+                steps=tuple(
+                    Step(
+                        e.action.value,
+                        e.from_state.value if e.from_state else None,
+                        e.to_state.value if e.to_state else None,
+                        e.at,
+                        e.actor.username if e.actor else None,
+                        e.note,
+                        dict(e.data),
+                    )
+                    for e in t.events
+                ),
             )
-            rows = [
-                Replayed(
-                    number=t.number,
-                    state=t.state.value,
-                    round=t.round,
-                    closed_reason=t.closed_reason.value if t.closed_reason else None,
-                    unit=t.handling_unit.code,
-                    category=t.category.code,
-                    response_due_at=t.response_due_at,
-                    scores=tuple(r.score.value for r in t.ratings),
-                    steps=tuple(
-                        Step(
-                            e.action.value,
-                            e.from_state.value if e.from_state else None,
-                            e.to_state.value if e.to_state else None,
-                            e.at,
-                            e.actor.username if e.actor else None,
-                            e.note,
-                            dict(e.data),
-                        )
-                        for e in t.events
-                    ),
-                )
-                for t in db.session.scalars(select(Ticket).order_by(Ticket.id))
-            ]
-        finally:
-            db.session.remove()
-            db.session = original
-            outer.rollback()
-            connection.close()
-            reset_cache()
+            for t in db.session.scalars(select(Ticket).order_by(Ticket.id))
+        ]
     yield counts, rows
 
 

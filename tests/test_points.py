@@ -14,9 +14,8 @@ from flask import Flask
 from geoalchemy2.shape import from_shape
 from shapely.geometry import Point
 from sqlalchemy import select, text
-from sqlalchemy.orm import scoped_session, sessionmaker
 
-from tests.conftest import NOW, TIANSHUI
+from tests.conftest import NOW, TIANSHUI, rolled_back
 
 # The period of the hand-built history: March 2026 (UTC), after the demo world's own tickets.
 START = datetime(2026, 3, 1, tzinfo=timezone.utc)
@@ -240,33 +239,18 @@ def demo(app: Flask) -> Iterator[dict[str, Any]]:
 
     Reading everything inside keeps no transaction open while other tests run (as in test_demo).
     """
-    from geo.routing import reset_cache
     from ticketing.demo.history import replay_history
     from ticketing.extensions import db
     from ticketing.services import points
 
-    with app.app_context():
-        connection = db.engine.connect()
-        outer = connection.begin()
-        original = db.session
-        db.session = scoped_session(  # type: ignore[assignment]
-            sessionmaker(bind=connection, join_transaction_mode="create_savepoint")
-        )
-        reset_cache()
-        try:
-            replay_history(now=NOW, settings=app.extensions["ticket_settings"], store=app.extensions["photo_store"])
-            seen = {
-                "ranking": {r.user.username: (r.valid, r.solved, r.points) for r in points.points(*ALL_TIME, **P)},
-                "participation": points.participation(*ALL_TIME),
-                "sql_valid": dict(db.session.execute(SQL_VALID).all()),
-                "sql_solved": dict(db.session.execute(SQL_SOLVED).all()),
-            }
-        finally:
-            db.session.remove()
-            db.session = original
-            outer.rollback()
-            connection.close()
-            reset_cache()
+    with rolled_back(app):
+        replay_history(now=NOW, settings=app.extensions["ticket_settings"], store=app.extensions["photo_store"])
+        seen = {
+            "ranking": {r.user.username: (r.valid, r.solved, r.points) for r in points.points(*ALL_TIME, **P)},
+            "participation": points.participation(*ALL_TIME),
+            "sql_valid": dict(db.session.execute(SQL_VALID).all()),
+            "sql_solved": dict(db.session.execute(SQL_SOLVED).all()),
+        }
     yield seen
 
 
