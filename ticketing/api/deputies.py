@@ -28,8 +28,9 @@ from ticketing.api.blueprint import ApiBlueprint
 from ticketing.api.context import actor, mutation, now, settings
 from ticketing.errors import Forbidden, NotFound
 from ticketing.extensions import db
-from ticketing.models import OrgUnit, User
+from ticketing.models import User
 from ticketing.models.org import UnitKind
+from ticketing.metrics import local_period
 from ticketing.services import points
 from ticketing.workflow import Role
 
@@ -58,22 +59,12 @@ def _period(args: dict[str, Any]) -> tuple[date, date, datetime, datetime]:
     today = now().astimezone(tz).date()
     first = args["from_"] or date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
     last = args["to"] or today + timedelta(days=1)
-    start = datetime(first.year, first.month, first.day, tzinfo=tz)
-    end = datetime(last.year, last.month, last.day, tzinfo=tz)
+    start, end = local_period(first, last, settings().timezone)
     return first, last, start, end
 
 
 def _rates() -> dict[str, Any]:
     return {"per_valid": current_app.config["POINTS_PER_VALID"], "per_solved": current_app.config["POINTS_PER_SOLVED"]}
-
-
-def _overseer_scope(user: User) -> OrgUnit | None:
-    """The unit whose deputies `user` may rank; None for an admin without a unit."""
-    if user.role == Role.ADMIN and user.unit is None:
-        return None
-    if user.role not in (Role.SUPERVISOR, Role.ADMIN) or user.unit is None:
-        raise Forbidden("only supervisors and admins see deputies' points", code="not_a_supervisor")
-    return user.unit
 
 
 def _echo(first: date, last: date) -> dict[str, str]:
@@ -86,7 +77,7 @@ def _echo(first: date, last: date) -> dict[str, str]:
 @blp.doc(security=SECURED)
 def get_points(args: dict[str, Any]) -> dict[str, Any]:
     """The ranking of the deputies in the caller's subtree for the period."""
-    scope = _overseer_scope(actor())
+    scope = points.ranking_scope(actor())
     first, last, start, end = _period(args)
     rates = _rates()
     ranking = points.points(start, end, scope=scope, **rates)
@@ -114,7 +105,7 @@ def get_points(args: dict[str, Any]) -> dict[str, Any]:
 @blp.doc(security=SECURED)
 def get_participation(args: dict[str, Any]) -> dict[str, Any]:
     """Deputies with at least one valid issue ÷ all active deputies, in the caller's subtree."""
-    scope = _overseer_scope(actor())
+    scope = points.ranking_scope(actor())
     first, last, start, end = _period(args)
     active, total, share = points.participation(start, end, scope=scope)
     return {"filter": _echo(first, last), "active": active, "total": total, "rate": str(share)}

@@ -35,7 +35,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, case, or_, select
 
-from ticketing.errors import Conflict, InvalidInput
+from ticketing.errors import Conflict, Forbidden, InvalidInput
 from ticketing.extensions import db
 from ticketing.models import OrgUnit, PointsSnapshot, Rating, Ticket, User
 from ticketing.models.tickets import ReporterKind
@@ -273,3 +273,12 @@ def snapshot_quarter(
     db.session.add(snap)
     db.session.flush()
     return snap, True
+
+
+def ranking_scope(user: User) -> OrgUnit | None:
+    """The unit whose deputies `user` may rank (None: an admin without a unit sees all); else Forbidden."""
+    if user.role == Role.ADMIN and user.unit is None:
+        return None
+    if user.role not in (Role.SUPERVISOR, Role.ADMIN) or user.unit is None:
+        raise Forbidden("only supervisors and admins see deputies' points", code="not_a_supervisor")
+    return user.unit
