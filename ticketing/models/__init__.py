@@ -6,6 +6,7 @@ from ticketing.models.users import ApiToken, User
 from ticketing.models.categories import Category, HandlerRule
 from ticketing.models.calendar import CalendarDay, CalendarYear
 from ticketing.models.points import PointsSnapshot
+from ticketing.models.supervision import AssessmentReport, ReportKind, SupervisionItem
 from ticketing.models.worker import (
     CandidateState,
     Channel,
@@ -28,6 +29,9 @@ from ticketing.models.tickets import (
 )
 
 __all__ = [
+    "AssessmentReport",
+    "ReportKind",
+    "SupervisionItem",
     "CandidateState",
     "Channel",
     "DeliveryState",
