@@ -54,6 +54,12 @@ class Settings:
     BABEL_DEFAULT_LOCALE = "zh"
     BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
     LANGUAGES = ("zh", "en")
+    # Web maps: a tile URL template ({z}/{x}/{y}; 天地图 needs its key in the URL) and its credit.
+    # Empty: no tiles at all; boundaries and tickets are drawn from the project's own data anyway.
+    MAP_TILE_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    MAP_TILE_ATTRIBUTION = "© OpenStreetMap contributors"
+    # Forms carry a CSRF token (Flask-WTF); tokens live as long as the session.
+    WTF_CSRF_TIME_LIMIT: int | None = None
     WORKER_HEARTBEAT_SECONDS = 60
     # The worker (DESIGN.md §5). Working hours are office hours on working days.
     SWEEP_SECONDS = 60  # how often the deadline sweep runs
@@ -106,7 +112,9 @@ class Development(Settings):
 class Testing(Settings):
     TESTING = True
     SECRET_KEY = "testing"
+    # Unit tests post forms without tokens; tests/web/test_csrf.py and the browser tests run with it on.
     WTF_CSRF_ENABLED = False
+    MAP_TILE_URL = ""  # no network in tests
 
 
 class Production(Settings):

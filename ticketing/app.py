@@ -31,9 +31,9 @@ def create_app(test_config: dict[str, Any] | None = None, *, env: str | None = N
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
     if url.startswith("sqlite"):
         _prepare_sqlite(app, url)
-    app.config.setdefault(
-        "BABEL_TRANSLATION_DIRECTORIES", str(Path(__file__).resolve().parent / "web" / "translations")
-    )
+    from ticketing.web import translation_directories
+
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", translation_directories())
     app.config["OPENAPI_VERSION"] = "3.0.3"
     app.config["API_TITLE"] = "Suishoupai API"
     app.config["API_VERSION"] = "v1"

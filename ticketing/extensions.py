@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import request
 from flask_babel import Babel
+from flask_wtf import CSRFProtect
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_smorest import Api
@@ -51,4 +52,5 @@ db = SQLAlchemy(metadata=Base.metadata)
 migrate = Migrate()
 login_manager = LoginManager()
 babel = Babel()
+csrf = CSRFProtect()
 api = EnvelopeApi()

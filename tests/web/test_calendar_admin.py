@@ -19,6 +19,12 @@ def _sign_in(client, username: str) -> None:
     assert resp.status_code == 302
 
 
+def _login_token(client) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").get_data(as_text=True))
+    assert match
+    return match.group(1)
+
+
 def _token(client) -> str:
     page = client.get("/admin/calendar/").get_data(as_text=True)
     match = re.search(r'name="csrf_token" value="([^"]+)"', page)
@@ -92,8 +98,9 @@ def test_anonymous_is_sent_to_sign_in(client):
     assert "/login" in resp.headers["Location"]
 
 
-def test_post_without_csrf_token_is_refused(client):
-    _sign_in(client, "admin")
+def test_post_without_csrf_token_is_refused(client, csrf_on):
+    client.post("/login", data={"username": "admin", "password": DEMO_PASSWORD,
+                                "csrf_token": _login_token(client)})
     _token(client)
     assert client.post("/admin/calendar/import", data={"notice": NOTICE_2027}).status_code == 400
     assert client.post("/admin/calendar/import", data={"notice": NOTICE_2027, "csrf_token": "forged"}).status_code == 400

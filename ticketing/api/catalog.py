@@ -42,3 +42,32 @@ def units() -> list[dict[str, Any]]:
     """The org tree, parents before children."""
     rows = db.session.scalars(select(OrgUnit).order_by(OrgUnit.path)).all()
     return [presenters.unit(u) for u in rows]  # type: ignore[misc]
+
+
+@blp.route("/boundaries", methods=["GET"])
+@blp.response(200)
+def boundaries() -> dict[str, Any]:
+    """The active boundary generation as a GeoJSON FeatureCollection (WGS84), each feature with
+    its unit's ``code``, ``name`` and ``kind``: the base layer of every map, useful with no tiles."""
+    from geoalchemy2.shape import to_shape
+    from shapely.geometry import mapping
+
+    from geo.importer import active_generation_id
+    from geo.models import Boundary
+
+    generation = active_generation_id(db.session)
+    rows = db.session.execute(
+        select(Boundary.geom, OrgUnit.code, OrgUnit.name, OrgUnit.kind)
+        .join(OrgUnit, OrgUnit.id == Boundary.unit_id)
+        .where(Boundary.generation_id == generation)
+        .order_by(OrgUnit.code)
+    ).all()
+    features = [
+        {
+            "type": "Feature",
+            "properties": {"code": code, "name": name, "kind": kind.value},
+            "geometry": mapping(to_shape(geom)),
+        }
+        for geom, code, name, kind in rows
+    ]
+    return {"type": "FeatureCollection", "generation": generation, "features": features}

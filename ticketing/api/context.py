@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
-from ticketing.errors import Conflict, DomainError, Unauthorized
+from ticketing.errors import Conflict, DomainError, Forbidden, Unauthorized
 from ticketing.extensions import db
 from ticketing.models import IdempotencyRecord, User
 from ticketing.services import auth as auth_service
@@ -63,9 +63,24 @@ def optional_actor() -> User | None:
         if actor is None:
             raise Unauthorized("unknown, revoked or expired token", code="invalid_token")
     elif getattr(current_user, "is_authenticated", False):
+        _check_session_csrf()
         actor = db.session.get(User, current_user.id)
     cache["actor"] = actor
     return actor
+
+
+def _check_session_csrf() -> None:
+    """A cookie rides along on any cross-site request; a bearer token does not. So a change made
+    through the API with the web session must also carry the page's CSRF token (X-CSRFToken)."""
+    if request.method in ("GET", "HEAD", "OPTIONS") or not current_app.config.get("WTF_CSRF_ENABLED", True):
+        return
+    from flask_wtf.csrf import validate_csrf
+    from wtforms.validators import ValidationError
+
+    try:
+        validate_csrf(request.headers.get("X-CSRFToken"))
+    except ValidationError as exc:
+        raise Forbidden("send the page's CSRF token in the X-CSRFToken header", code="csrf_failed") from exc
 
 
 def actor() -> User:

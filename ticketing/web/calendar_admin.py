@@ -6,13 +6,11 @@ confirm parses it again, so nothing half-parsed is kept between the two requests
 
 from __future__ import annotations
 
-import hmac
-import secrets
 from datetime import datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -34,7 +32,6 @@ from ticketing.workflow import Role
 
 bp = Blueprint("calendar_admin", __name__, url_prefix="/admin/calendar", template_folder="templates")
 
-_CSRF_KEY = "calendar_admin_csrf"
 # A notice is a page of text; anything much larger is not one, and would only be echoed back.
 MAX_NOTICE_CHARS = 20_000
 
@@ -45,20 +42,8 @@ def _admins_only() -> Any:
         return login_manager.unauthorized()
     if current_user.role != Role.ADMIN:
         abort(403)
-    if request.method == "POST":
-        # No CSRF library yet: one random token per session, echoed in every form.
-        sent = request.form.get("csrf_token", "")
-        expected = session.get(_CSRF_KEY, "")
-        if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
-            abort(400, description="missing or wrong CSRF token")
+    # Posts are checked for their CSRF token by Flask-WTF (ticketing.web.register_web).
     return None
-
-
-def _csrf_token() -> str:
-    token = session.get(_CSRF_KEY)
-    if not token:
-        token = session[_CSRF_KEY] = secrets.token_urlsafe(32)
-    return str(token)
 
 
 def _now() -> datetime:
@@ -85,7 +70,6 @@ def _page(status: int = 200, **extra: Any) -> Any:
         "years": years,
         "missing": missing,
         "next_unknown": next_unknown,
-        "csrf_token": _csrf_token(),
         "text": "",
         "year_given": "",
         "preview": None,
