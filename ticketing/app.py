@@ -57,6 +57,13 @@ def create_app(test_config: dict[str, Any] | None = None, *, env: str | None = N
     register_api(app, api)
     register_web(app)
 
+    from ticketing.extensions import csrf
+    from ticketing.open311 import bp as open311_bp
+
+    # Open311 clients authenticate with api_key, never with the web session: no CSRF token.
+    app.register_blueprint(open311_bp)
+    csrf.exempt(open311_bp)
+
     from ticketing.cli import register_cli
 
     register_cli(app)
