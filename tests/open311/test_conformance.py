@@ -363,3 +363,29 @@ def test_service_request_updates_list_the_public_steps(client, api, clock, ctx, 
                 if u.findtext("service_request_id") == number]
     assert [u["external_status_code"] for u in mine] == ["report", "accept"]
     assert mine[1]["description"] == "马上处理" and mine[1]["status"] == "OPEN"
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_relayed_update_becomes_a_comment_once(client, api, key, clock, ctx, fmt):
+    from ticketing.models import TicketEvent
+    from ticketing.workflow import Action
+
+    clock.set(NOW)
+    number = api.report().json["number"]
+    form = {"api_key": key, "service_request_id": number, "update_id": "fms-77", "status": "OPEN",
+            "updated_datetime": "2026-03-02T02:00:00Z", "description": "居民补充：晚上更严重"}
+    resp = client.post(f"{BASE}/servicerequestupdates.{fmt}", data=form)
+    assert resp.status_code == 200, resp.data
+    ticket = db.session.scalar(select(Ticket).where(Ticket.number == number))
+    comments = [e for e in ticket.events if e.action == Action.COMMENT]
+    assert [c.note for c in comments] == ["居民补充：晚上更严重"]
+    again = client.post(f"{BASE}/servicerequestupdates.{fmt}", data=form)
+    assert again.status_code == 400 and "already exists" in _errors(again, fmt)[0]["description"]
+    assert client.post(f"{BASE}/servicerequestupdates.{fmt}", data={**form, "api_key": "nope"}).status_code == 403
+    assert client.post(f"{BASE}/servicerequestupdates.{fmt}",
+                       data={**form, "update_id": "x", "service_request_id": "2099-1"}).status_code == 400
+    assert client.post(f"{BASE}/servicerequestupdates.{fmt}",
+                       data={k: v for k, v in form.items() if k != "description"}).status_code == 400
+    assert db.session.scalar(
+        select(func.count()).select_from(TicketEvent).where(TicketEvent.ticket_id == ticket.id,
+                                                            TicketEvent.action == Action.COMMENT)) == 1

@@ -429,3 +429,50 @@ def updates(fmt: str) -> Response:
             }
         )
     return respond(fmt, "service_request_updates", document)
+
+
+@bp.route("/servicerequestupdates.<fmt>", methods=["POST"])
+def post_update(fmt: str) -> Response:
+    """FixMyStreet's extension: another system relays an update (a comment) on one of our
+    requests. ``api_key`` is the relaying account's API token; the update becomes a comment
+    on the trail by that account, its ``update_id`` unique per account ("already exists" on a
+    second post, as FixMyStreet answers). Status changes are not taken from outside: the
+    handling unit owns the ticket's state, so ``status`` is recorded, not applied."""
+    fmt = _fmt(fmt)
+    from ticketing.services import auth as auth_service
+    from ticketing.services import tickets as ticket_service
+
+    key = _arg("api_key")
+    user = auth_service.user_for_token(key, _now()) if key else None
+    if user is None:
+        raise Open311Error(403, "Invalid api_key received -- can't proceed with the update.")
+    missing = [n for n in ("service_request_id", "update_id", "updated_datetime", "status", "description")
+               if _arg(n) is None]
+    if missing:
+        raise Open311Error(400, f"Bad request: missing {', '.join(missing)}")
+    _parse_time("updated_datetime")
+    description = _arg("description") or ""
+    if len(description) > DESCRIPTION_MAX:
+        raise Open311Error(400, f"description is limited to {DESCRIPTION_MAX} characters")
+    ticket = db.session.scalar(_published().where(Ticket.number == _arg("service_request_id")))
+    if ticket is None:
+        raise Open311Error(400, "Bad request: service request not found")
+    update_id = (_arg("update_id") or "")[:100]
+    dedupe = f"open311-update:{user.id}:{update_id}"
+    if ticket_service.event_exists(dedupe):
+        raise Open311Error(400, f"Bad request: update {update_id} already exists")
+    try:
+        event = ticket_service.comment(
+            ticket,
+            user,
+            _now(),
+            note=description,
+            data={"open311_update_id": update_id, "open311_status": (_arg("status") or "")[:40]},
+            dedupe_key=dedupe,
+        )
+        db.session.commit()
+    except DomainError as exc:
+        db.session.rollback()
+        status = 403 if isinstance(exc, Forbidden) else 400
+        raise Open311Error(status, exc.message, code=status) from None
+    return respond(fmt, "service_request_updates", [{"update_id": str(event.id)}])

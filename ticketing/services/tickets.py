@@ -484,10 +484,26 @@ def add_info(
     return event
 
 
-def comment(ticket: Ticket, actor: User, now: datetime, *, note: str) -> TicketEvent:
-    """Anyone who may see the ticket leaves a comment on its trail."""
+def comment(
+    ticket: Ticket,
+    actor: User,
+    now: datetime,
+    *,
+    note: str,
+    data: dict[str, Any] | None = None,
+    dedupe_key: str | None = None,
+) -> TicketEvent:
+    """Anyone who may see the ticket leaves a comment on its trail.
+
+    ``dedupe_key`` makes a second comment with the same key impossible (the database refuses
+    it); callers relaying another system's updates check ``event_exists`` first."""
     rule = _guard(ticket, Action.COMMENT, actor, Evidence(note))
-    return _transition(ticket, rule, actor, now, None, note=note)
+    return _transition(ticket, rule, actor, now, None, note=note, data=data, dedupe_key=dedupe_key)
+
+
+def event_exists(dedupe_key: str) -> bool:
+    """Whether an event with this dedupe key was written already."""
+    return db.session.scalar(select(TicketEvent.id).where(TicketEvent.dedupe_key == dedupe_key)) is not None
 
 
 def review(ticket: Ticket, actor: User, now: datetime, *, note: str) -> TicketEvent:
@@ -544,6 +560,7 @@ def _transition(
     *,
     note: str = "",
     data: dict[str, Any] | None = None,
+    dedupe_key: str | None = None,
 ) -> TicketEvent:
     if target is not None and target not in rule.targets:
         raise AssertionError(f"{rule.action} cannot lead to {target}")  # a bug, not bad input
@@ -555,7 +572,10 @@ def _transition(
     ticket.next_check_at = now
     if target in _ENDS_THE_WORK_ORDER or (target == State.DISPATCHED and source != State.PENDING_REVIEW):
         _lapse_extensions(ticket, now)
-    event = _event(ticket, rule.action, actor, now, from_state=source, to_state=target or source, note=note, data=data)
+    event = _event(
+        ticket, rule.action, actor, now, from_state=source, to_state=target or source, note=note, data=data,
+        dedupe_key=dedupe_key,
+    )
     db.session.flush()
     return event
 

@@ -66,7 +66,8 @@ def register_web(app: Flask) -> None:
             if exc.name != f"ticketing.web.{name}":
                 raise
             continue
-        app.register_blueprint(area.bp)
+        if hasattr(area, "bp"):
+            app.register_blueprint(area.bp)
     for name, blueprint in app.blueprints.items():
         if name.startswith("api_"):
             csrf.exempt(blueprint)
