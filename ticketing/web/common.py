@@ -19,7 +19,9 @@ from flask_babel import LazyString
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from ticketing.errors import DomainError
+from sqlalchemy.orm.exc import StaleDataError
+
+from ticketing.errors import Conflict, DomainError
 from ticketing.extensions import db
 from ticketing.models import User
 from ticketing.workflow import Role
@@ -88,6 +90,13 @@ def perform(action: Callable[[], Any], success: str | None = None) -> tuple[bool
         db.session.rollback()
         flash(error_text(exc), "error")
         return False, exc
+    except StaleDataError:
+        # Someone else changed the ticket between this page's load and the post (a double
+        # submit, two handlers): nothing was written; the API answers 409 for the same case.
+        db.session.rollback()
+        conflict = Conflict("the ticket was changed meanwhile; reload and try again", code="concurrent_update")
+        flash(error_text(conflict), "error")
+        return False, conflict
     if success:
         flash(success, "ok")
     return True, result
