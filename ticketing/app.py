@@ -48,6 +48,14 @@ def create_app(test_config: dict[str, Any] | None = None, *, env: str | None = N
     login_manager.init_app(app)
     babel.init_app(app, locale_selector=_select_locale)
 
+    @app.before_request
+    def _fresh_locale() -> None:
+        # Flask-Babel caches the locale on the app context; an outer one (tests, CLI) outlives
+        # requests, so each request chooses again.
+        from flask_babel import refresh
+
+        refresh()
+
     app.extensions["photo_store"] = make_store(app.config)
     app.extensions["ticket_settings"] = TicketSettings.from_config(app.config)
 
