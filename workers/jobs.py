@@ -121,6 +121,30 @@ def calendar_watch(app: Flask, now: datetime) -> Counts:
     return counts
 
 
+def reports(app: Flask, now: datetime) -> Counts:
+    """Last month's assessment reports (and in January last year's) of every district and department,
+    from 02:00 on the 1st; each once, committed one by one (ticketing.services.reports)."""
+    from ticketing.services import reports as rep
+
+    settings = app.extensions["ticket_settings"]
+    due_soon = rep.DueSoon(float(app.config["REMIND_RESPONSE_BEFORE_HOURS"]),
+                           float(app.config["REMIND_RESOLUTION_BEFORE_HOURS"]))
+    worker_runs.started("reports", datetime.now(timezone.utc), WORKER_ID)
+    db.session.commit()
+    sqlite = db.session.get_bind().dialect.name == "sqlite"
+    counts: Counts = {"generated": 0, "skipped": 0}
+    for unit_id, period in rep.missing_scheduled(now, settings.timezone):
+        if sqlite:
+            # A report reads for a second or two before it writes: hold SQLite's write lock from the
+            # start, or a web request committing meanwhile would fail our write at the end (see _batched).
+            worker_runs.started("reports", datetime.now(timezone.utc), WORKER_ID)
+        made = rep.generate_scheduled(unit_id, period, now, settings=settings, store=app.extensions["photo_store"],
+                                      due_soon=due_soon)
+        db.session.commit()
+        counts["generated" if made else "skipped"] += 1
+    return counts
+
+
 def heartbeat(app: Flask, now: datetime) -> Counts:
     """Show that the worker is alive and can read the database."""
     open_count = db.session.scalar(select(func.count(Ticket.id)).where(Ticket.closed_at.is_(None))) or 0
@@ -139,6 +163,7 @@ JOBS: tuple[Job, ...] = (
     Job("outbox", outbox, _every("OUTBOX_SECONDS")),
     Job("repeats", repeats, lambda app: 600),
     Job("calendar_watch", calendar_watch, lambda app: 6 * 3600),
+    Job("reports", reports, lambda app: 3600),
     Job("heartbeat", heartbeat, _every("WORKER_HEARTBEAT_SECONDS")),
 )
 
