@@ -15,11 +15,13 @@ def register_api(app: Flask, api: EnvelopeApi) -> None:
     api.init_app(app)
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
 
-    from ticketing.api import auth, catalog, deputies, exports, health, kpis, photos, reports, supervision, tickets
+    from ticketing.api import (
+        auth, catalog, deputies, exports, following, health, kpis, photos, reports, supervision, tickets,
+    )
 
     for blp in (
         auth.blp, catalog.blp, health.blp, tickets.blp, photos.blp, supervision.blp, kpis.blp, deputies.blp, exports.blp,
-        reports.blp,
+        following.blp, reports.blp,
     ):
         api.register_blueprint(blp, url_prefix="/api/v1")
 
