@@ -58,6 +58,11 @@ class Settings:
     # Empty: no tiles at all; boundaries and tickets are drawn from the project's own data anyway.
     MAP_TILE_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
     MAP_TILE_ATTRIBUTION = "© OpenStreetMap contributors"
+    # The public cockpit: figures cached in process this long; the heat map's square cells and
+    # the fewest reports a cell needs to be shown (fewer could point at one person's doorstep).
+    COCKPIT_CACHE_SECONDS = 60
+    COCKPIT_HEAT_CELL_M = 200
+    COCKPIT_HEAT_MIN_COUNT = 3
     # Forms carry a CSRF token (Flask-WTF); tokens live as long as the session.
     WTF_CSRF_TIME_LIMIT: int | None = None
     WORKER_HEARTBEAT_SECONDS = 60
@@ -96,6 +101,11 @@ class Settings:
     NOTIFY_TIMEOUT_SECONDS = 10
     # Replace or add a channel's sender: {"sms": "my_gateway:make_sender"} (called with the config).
     NOTIFY_SENDERS: dict[str, str] = {}
+    # Partners' signed webhooks (ticketing.bridge.webhooks), pushed by the worker's webhooks job.
+    WEBHOOK_BATCH = 100
+    WEBHOOK_MAX_ATTEMPTS = 10  # 30 s, 1, 2, 4 ... min apart: the last try about 4 hours after the first
+    WEBHOOK_BACKOFF_SECONDS = 30  # doubled after every failed attempt (capped at 6 hours)
+    WEBHOOK_TIMEOUT_SECONDS = 10
     # The SQLite worker lock (one worker at a time on the embedded database); default:
     # a file beside the database.
     WORKER_LOCK_FILE: str | None = None

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from ticketing.errors import InvalidInput, NotFound
 from ticketing.extensions import db
 from ticketing.models import Category, HandlerRule
 
@@ -75,6 +76,42 @@ DEFAULTS: tuple[Default, ...] = (
         ("services.social_security", "社会保障", "Social security"),
     )),
 )
+
+
+MAX_RESPONSE_HOURS = 720
+MAX_RESOLUTION_DAYS = 365
+
+
+def update_category(
+    code: str,
+    *,
+    response_hours: int,
+    resolution_days: int,
+    active: bool,
+    with_subcategories: bool = False,
+) -> list[Category]:
+    """Set a category's deadlines (working hours / working days) and whether it can be chosen;
+    with `with_subcategories`, a domain's sub-categories get the same. Returns the changed rows.
+
+    Tickets already dispatched keep the deadlines recorded on them; new dispatches use these.
+    Flushes.
+    """
+    category = db.session.scalar(select(Category).where(Category.code == code))
+    if category is None:
+        raise NotFound(f"no category {code!r}", code="category_not_found")
+    if not 1 <= response_hours <= MAX_RESPONSE_HOURS:
+        raise InvalidInput(f"response hours are 1 to {MAX_RESPONSE_HOURS}", code="invalid_response_hours")
+    if not 1 <= resolution_days <= MAX_RESOLUTION_DAYS:
+        raise InvalidInput(f"resolution days are 1 to {MAX_RESOLUTION_DAYS}", code="invalid_resolution_days")
+    changed = [category]
+    if with_subcategories:
+        changed += list(db.session.scalars(select(Category).where(Category.parent_id == category.id)))
+    for row in changed:
+        row.response_hours = response_hours
+        row.resolution_days = resolution_days
+        row.active = active
+    db.session.flush()
+    return changed
 
 
 def seed_categories() -> int:

@@ -1,10 +1,12 @@
-"""The org tree: adding units and keeping their materialised paths right."""
+"""The org tree: adding and renaming units, keeping their materialised paths right."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 from sqlalchemy import select
 
-from ticketing.errors import InvalidInput
+from ticketing.errors import InvalidInput, NotFound
 from ticketing.extensions import db
 from ticketing.models import OrgUnit, UnitKind
 
@@ -39,6 +41,9 @@ def add_unit(
             raise InvalidInput(f"unknown parent unit {parent_code!r}", code="unknown_unit")
     if (parent.kind if parent else None) not in _PARENTS[kind_]:
         raise InvalidInput(f"a {kind_.value} cannot hang under {parent_code!r}", code="invalid_parent")
+    if not code.strip() or len(code) > 64:
+        raise InvalidInput("a unit code has 1 to 64 characters", code="invalid_unit_code")
+    _check_names(name, name_en)
     if kind_ == UnitKind.DEPARTMENT and not dept_kind:
         raise InvalidInput("a department needs a dept_kind", code="dept_kind_required")
     if db.session.scalar(select(OrgUnit.id).where(OrgUnit.code == code)) is not None:
@@ -49,6 +54,35 @@ def add_unit(
     unit.path = f"{parent.path if parent else '/'}{unit.id}/"
     db.session.flush()
     return unit
+
+
+def rename_unit(code: str, *, name: str, name_en: str = "") -> OrgUnit:
+    """Give a unit a new name (codes are stable: tickets, boundaries and users refer to them). Flushes."""
+    unit = unit_by_code(code)
+    if unit is None:
+        raise NotFound(f"no unit {code!r}", code="unit_not_found")
+    _check_names(name, name_en)
+    unit.name = name.strip()
+    unit.name_en = name_en.strip()
+    db.session.flush()
+    return unit
+
+
+def _check_names(name: str, name_en: str) -> None:
+    if not name.strip() or len(name) > 200 or len(name_en) > 200:
+        raise InvalidInput("a unit name has 1 to 200 characters", code="invalid_unit_name")
+
+
+def boundary_keys(match: str) -> tuple[dict[str, tuple[int, str]], set[str]]:
+    """Units keyed by ``code`` or ``name`` as a boundary import matches them (geo.importer's
+    ``units``), and the names more than one unit carries (which cannot say whose polygon it is)."""
+    units: dict[str, tuple[int, str]] = {}
+    seen: Counter[str] = Counter()
+    for u in db.session.scalars(select(OrgUnit).order_by(OrgUnit.code)):
+        key = u.code if match == "code" else u.name
+        units[key] = (u.id, u.code)
+        seen[key] += 1
+    return units, {key for key, n in seen.items() if n > 1}
 
 
 def unit_by_code(code: str) -> OrgUnit | None:
