@@ -51,6 +51,47 @@ class Settings:
     # Duplicate suggestions while reporting (FixMyStreet's default radius).
     NEARBY_RADIUS_M = 250
     API_TOKEN_DAYS = 90
+    # Accounts (docs/security.md "Accounts"). Passwords: argon2id with these costs (argon2-cffi's
+    # defaults, RFC 9106's low-memory profile); a hash made with other costs is redone at sign-in.
+    PASSWORD_ARGON2_TIME_COST = 3
+    PASSWORD_ARGON2_MEMORY_KIB = 65536
+    PASSWORD_ARGON2_PARALLELISM = 4
+    # Sign-in throttle, counted in the database (it holds across web workers): this many failures
+    # within the window lock the username (or the client address) for the lock-out time.
+    LOGIN_MAX_FAILURES_PER_USER = 5
+    LOGIN_MAX_FAILURES_PER_IP = 20  # higher: an office or a mobile carrier puts many people behind one address
+    LOGIN_WINDOW_SECONDS = 15 * 60
+    LOGIN_LOCKOUT_SECONDS = 15 * 60
+    # One-time sign-in codes for users with otp_required: "channels" sends them by SMS or email through
+    # ticketing.channels (SMS_WEBHOOK_URL, SMTP_HOST); "console" only logs them (development).
+    OTP_SENDER = "channels"
+    OTP_TTL_SECONDS = 300
+    OTP_MAX_ATTEMPTS = 5
+    # Session cookie: HttpOnly and SameSite=Lax always; Secure wherever the site is served over HTTPS.
+    SESSION_COOKIE_SECURE = False
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    PERMANENT_SESSION_LIFETIME = 12 * 3600  # seconds: a sign-in lasts a working day
+    REMEMBER_COOKIE_SECURE = False
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    # Intake rate limits (Flask-Limiter) on POST /api/v1/tickets, the deputy's report page and
+    # Open311's POST requests: per signed-in user (reports accepted) and per client address (every
+    # attempt). "memory://" counts per process; give several workers a shared store, e.g. redis://host:6379.
+    RATE_LIMITS_ENABLED = True
+    INTAKE_LIMIT_PER_USER = "30/hour"
+    INTAKE_LIMIT_PER_IP = "60/hour"
+    RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_HEADERS_ENABLED = True
+    # Reverse proxies in front of the app (nginx: 1): the client address, which the limits and the
+    # sign-in throttle count by, is then taken from X-Forwarded-For. 0: the socket's address.
+    TRUSTED_PROXIES = 0
+    # The citizen channel (docs/security.md "Citizen channel"): reports per client address on a
+    # deputy's QR form, how long a citizen's tracking link works, and the public address printed
+    # in the QR codes (None: the address the deputy's page was requested on).
+    CITIZEN_LIMIT_PER_IP = "10/hour"
+    CITIZEN_LINK_DAYS = 365
+    PUBLIC_BASE_URL: str | None = None
     BABEL_DEFAULT_LOCALE = "zh"
     BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
     LANGUAGES = ("zh", "en")
@@ -82,6 +123,12 @@ class Settings:
     POINTS_PER_VALID = 0.3  # read as Decimal(str(value)): the sums stay exact
     POINTS_PER_SOLVED = 0.5
     CALENDAR_WARN_WEEKS = 8  # warn supervisors this long before a year without calendar data begins
+    # Retention (ticketing.services.privacy): tickets finished this many days ago lose their photos'
+    # originals and, if private, their exact location and address; 0 or None keeps them for ever.
+    RETENTION_DAYS: int | None = 730
+    RETENTION_BATCH = 200  # tickets per transaction
+    RETENTION_LOCATION_GRID_M = 200  # a private ticket's point moves to the centre of a square this wide
+    RETENTION_SECONDS = 3600  # how often the worker's retention job runs
     # Notification delivery from the outbox.
     OUTBOX_SECONDS = 15
     OUTBOX_BATCH = 200
@@ -118,12 +165,20 @@ class Settings:
 class Development(Settings):
     """The embedded default that `make run` uses."""
 
+    OTP_SENDER = "console"  # one-time codes go to the log: no SMS gateway on a laptop
+
 
 class Testing(Settings):
     TESTING = True
     SECRET_KEY = "testing"
     # Unit tests post forms without tokens; tests/web/test_csrf.py and the browser tests run with it on.
     WTF_CSRF_ENABLED = False
+    # Cheap password hashing (the suite signs in thousands of times); production costs in Settings.
+    PASSWORD_ARGON2_TIME_COST = 1
+    PASSWORD_ARGON2_MEMORY_KIB = 256
+    PASSWORD_ARGON2_PARALLELISM = 1
+    # Off except in the tests that switch them on (tests/test_account_attacks.py).
+    RATE_LIMITS_ENABLED = False
     MAP_TILE_URL = ""  # no network in tests
 
 
@@ -132,6 +187,8 @@ class Production(Settings):
 
     SECRET_KEY = ""
     PHOTO_STORAGE = "s3"  # S3_BUCKET must be set too
+    SESSION_COOKIE_SECURE = True  # served over HTTPS (behind the reverse proxy)
+    REMEMBER_COOKIE_SECURE = True
 
 
 _BY_NAME: dict[str, type[Settings]] = {

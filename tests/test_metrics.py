@@ -279,3 +279,42 @@ def test_the_period_is_local_dates_with_an_exclusive_end() -> None:
     start, end = local_period(at(3, 1, 0).date(), at(4, 1, 0).date(), "Asia/Shanghai")
     assert start == at(3, 1, 0) and end == at(4, 1, 0)
     assert end - start == timedelta(days=31)
+
+
+# ------------------------------------------------------------------- the facts path vs the event walk
+
+
+def test_the_facts_give_the_event_walks_numbers_for_every_filter(ctx: Any, world: dict[str, Any]) -> None:
+    """`compute` (the rollup in SQL) against `compute_from_events` (the reference walk)."""
+    from ticketing.extensions import db
+    from ticketing.metrics import KpiFilter, differences
+    from ticketing.models import OrgUnit
+
+    settings = ctx.extensions["ticket_settings"]
+    periods = [(START, END), (at(4, 1, 0), END), (at(3, 2, 9, 30), at(3, 2, 11))]
+    checked = 0
+    for unit in db.session.scalars(select(OrgUnit.id).order_by(OrgUnit.code)).all():
+        for start, end in periods:
+            for category, now in ((None, MEASURED), ("city.litter", at(3, 2, 12)), (None, at(3, 4, 10, 30))):
+                assert differences(KpiFilter(unit, start, end, category), now, settings) == {}, (unit, start, now)
+                checked += 1
+    assert checked >= 100
+
+
+def test_due_soon_thresholds_give_the_event_walks_counts(ctx: Any, world: dict[str, Any]) -> None:
+    from ticketing.metrics import KpiFilter, differences
+
+    kf = KpiFilter(unit_id(DISTRICT_CODE), START, END)
+    for hours in ((0.0, 0.0), (2.0, 10.0), (40.0, 200.0)):
+        for now in (at(4, 7, 10), at(4, 7, 12, 30), at(4, 9, 17, 59)):
+            kw = {"due_soon_response_hours": hours[0], "due_soon_resolution_hours": hours[1]}
+            assert differences(kf, now, ctx.extensions["ticket_settings"], **kw) == {}
+
+
+def test_working_hours_do_not_depend_on_the_year_of_the_query(ctx: Any, world: dict[str, Any]) -> None:
+    # D crossed Qingming 2026: measured two years later, the holiday still does not count.
+    later = datetime(2028, 4, 10, 9, 0, tzinfo=SH)
+    from ticketing.metrics import KpiFilter, compute
+
+    k = compute(KpiFilter(unit_id(TIANSHUI_CODE), START, END), later, ctx.extensions["ticket_settings"])
+    assert k["response_hours"] == kpis(ctx, TIANSHUI_CODE)["response_hours"] == {"count": 5, "median": 1.0, "average": 2.4}

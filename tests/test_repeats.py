@@ -345,7 +345,7 @@ def test_api_listing_supervises_every_member_ticket_with_an_event(ctx: Any, api:
 
     c, numbers = _with_candidate(ctx, api)
     resp = api.post(f"/api/v1/supervision/candidates/{c.id}/decide", "supervisor_district",
-                    json={"listed": True, "note": "列入挂牌督办"})
+                    json={"listed": True, "note": "列入挂牌督办", "leader": "李局长", "review_on": "2026-03-16"})
     assert resp.status_code == 200, resp.json
     assert resp.json["state"] == "listed"
     for number in numbers:

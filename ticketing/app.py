@@ -22,6 +22,9 @@ MIGRATIONS = str(Path(__file__).resolve().parent.parent / "migrations")
 def create_app(test_config: dict[str, Any] | None = None, *, env: str | None = None) -> Flask:
     """Build the app; `test_config` overrides settings (the tests pass the database URL here)."""
     app = Flask(__name__, instance_relative_config=True)
+    from ticketing.api import converters
+
+    converters.install(app.url_map)  # before any route: an id beyond the ids' range names no row
     app.config.from_object(config_module.select(env or (test_config or {}).get("ENV_NAME")))
     _override_from_environment(app)
     if test_config:
@@ -71,6 +74,10 @@ def create_app(test_config: dict[str, Any] | None = None, *, env: str | None = N
     # Open311 clients authenticate with api_key, never with the web session: no CSRF token.
     app.register_blueprint(open311_bp)
     csrf.exempt(open311_bp)
+
+    from ticketing import ratelimit
+
+    ratelimit.init_app(app)
 
     from ticketing.cli import register_cli
 

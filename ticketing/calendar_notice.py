@@ -26,6 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ticketing.models.calendar import CalendarDay, CalendarYear
+from ticketing.services import audit
 from ticketing.worktime import ADMIN_SOURCE, DEFAULT_TIMEZONE
 
 NOTICE_SOURCE = "notice"
@@ -302,7 +303,8 @@ def _checked(notice: Notice) -> Notice:
 
 
 def import_notice(session: Session, notice: Notice, now: datetime, *, source: str = NOTICE_SOURCE) -> dict[str, Any]:
-    """Write a notice's days and its CalendarYear row, replacing the year's earlier non-admin rows; flushes only.
+    """Write a notice's days and its CalendarYear row, replacing the year's earlier non-admin rows; flushes only
+    (with its `calendar.import` audit entry).
 
     Admin rows are hand corrections and win over any import. Returns a summary for the caller to show.
     """
@@ -339,7 +341,7 @@ def import_notice(session: Session, notice: Notice, now: datetime, *, source: st
     else:
         year_row.source, year_row.imported_at = source, imported_at
     session.flush()
-    return {
+    summary = {
         "year": notice.year,
         "holidays": len(notice.holidays),
         "workdays": len(notice.workdays),
@@ -347,6 +349,8 @@ def import_notice(session: Session, notice: Notice, now: datetime, *, source: st
         "removed": removed,
         "kept_admin": [d.isoformat() for d in kept_admin],
     }
+    audit.record("calendar.import", ("calendar", notice.year), after={**summary, "source": source}, at=now)
+    return summary
 
 
 def missing_years(session: Session, now: datetime, weeks: int, tz_name: str = DEFAULT_TIMEZONE) -> list[int]:

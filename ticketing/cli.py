@@ -16,9 +16,19 @@ from ticketing.errors import DomainError
 from ticketing.extensions import db
 from ticketing.models import OrgUnit
 
-users_cli = AppGroup("users", help="Users and API tokens.")
-boundaries_cli = AppGroup("boundaries", help="Boundary generations: import, list, activate.")
-calendar_cli = AppGroup("calendar", help="The working-day calendar.")
+
+def _as_command_line() -> None:
+    """Admin changes made by a command go to the audit log as the command line's (nobody signs in)."""
+    from ticketing.services import audit
+
+    token = audit.begin(None, None, via="cli")
+    click.get_current_context().call_on_close(lambda: audit.end(token))
+
+
+users_cli = AppGroup("users", help="Users and API tokens.", callback=_as_command_line)
+boundaries_cli = AppGroup("boundaries", help="Boundary generations: import, list, activate.",
+                          callback=_as_command_line)
+calendar_cli = AppGroup("calendar", help="The working-day calendar.", callback=_as_command_line)
 demo_cli = AppGroup("demo", help="Demo deployments built from real public data.")
 
 
@@ -58,7 +68,10 @@ def create_user(username: str, role: str, unit_code: str | None, display_name: s
 @users_cli.command("token")
 @click.argument("username")
 @click.option("--days", default=None, type=int)
-def create_token(username: str, days: int | None) -> None:
+@click.option("--scope", "scopes", multiple=True, type=click.Choice(["read", "write"]),
+              help="what the token may do (repeat; default: read and write)")
+@click.option("--label", default="cli", show_default=True, help="which client holds the token")
+def create_token(username: str, days: int | None, scopes: tuple[str, ...], label: str) -> None:
     """Print a new API token for USERNAME."""
     from ticketing.models import User
     from ticketing.services import auth
@@ -66,9 +79,56 @@ def create_token(username: str, days: int | None) -> None:
     user = db.session.scalar(select(User).where(User.username == username))
     if user is None:
         raise click.ClickException(f"no user {username!r}")
-    token = auth.issue_token(user, _now(None), days=days or int(current_app.config["API_TOKEN_DAYS"]), label="cli")
+    try:
+        token = auth.issue_token(user, _now(None), days=days or int(current_app.config["API_TOKEN_DAYS"]),
+                                 label=label, scopes=scopes or None)
+    except DomainError as e:
+        _fail(e)
     db.session.commit()
     click.echo(token)
+
+
+@users_cli.command("locks")
+def list_locks() -> None:
+    """List the sign-in lock-outs in force (usernames and client addresses)."""
+    from ticketing.services import auth
+
+    now = _now(None)
+    locks = auth.current_locks(now)
+    for lock in locks:
+        click.echo(f"{lock.kind.value}\t{lock.key}\tuntil {lock.locked_until.isoformat(timespec='seconds')}")
+    if not locks:
+        click.echo("no lock-out in force")
+
+
+@users_cli.command("unlock")
+@click.argument("username", required=False)
+@click.option("--ip", default=None, help="also (or only) unlock this client address")
+def unlock(username: str | None, ip: str | None) -> None:
+    """Lift the sign-in lock-out of USERNAME (and/or --ip) and forget its failed attempts."""
+    from ticketing.services import auth
+
+    try:
+        lifted = auth.unlock(username=username, ip=ip)
+    except DomainError as e:
+        _fail(e)
+    db.session.commit()
+    click.echo(f"lifted {lifted} lock-out(s)")
+
+
+@users_cli.command("otp")
+@click.argument("username")
+@click.option("--on/--off", "required", required=True, help="require a one-time code at sign-in, or stop")
+def require_otp(username: str, required: bool) -> None:
+    """Require (or stop requiring) a one-time code by SMS or email when USERNAME signs in."""
+    from ticketing.services import auth
+
+    try:
+        auth.set_otp_required(auth.user_by_username(username), required)
+    except DomainError as e:
+        _fail(e)
+    db.session.commit()
+    click.echo(f"{username}: one-time code {'required' if required else 'not required'}")
 
 
 @boundaries_cli.command("import")
@@ -81,6 +141,7 @@ def create_token(username: str, days: int | None) -> None:
 def import_boundaries(path: Path, key_field: str, match: str, crs: str, label: str | None, activate: bool) -> None:
     """Import GeoJSON polygons into a new (inactive) generation and print the report."""
     from geo import importer
+    from ticketing.services import org
 
     now = _now(None)
     try:
@@ -111,8 +172,9 @@ def import_boundaries(path: Path, key_field: str, match: str, crs: str, label: s
     except ValueError as e:
         db.session.rollback()
         raise click.ClickException(str(e)) from None
+    org.audit_boundary_import(gen)
     if activate:
-        importer.activate_generation(db.session, gen.id, now)
+        org.activate_boundaries(gen.id, now)
     db.session.commit()
     click.echo(json.dumps({"generation": gen.id, "active": gen.active, "report": gen.report}, ensure_ascii=False, indent=2))
 
@@ -132,10 +194,10 @@ def _units_by(match: str) -> tuple[dict[str, tuple[int, str]], set[str]]:
 @click.argument("generation_id", type=int)
 def activate_boundaries(generation_id: int) -> None:
     """Make GENERATION_ID the one routing uses (every process notices)."""
-    from geo import importer
+    from ticketing.services import org
 
     try:
-        importer.activate_generation(db.session, generation_id, _now(None))
+        org.activate_boundaries(generation_id, _now(None))
     except ValueError as e:
         db.session.rollback()
         raise click.ClickException(str(e)) from None
@@ -207,7 +269,7 @@ def calendar_status(at: str | None) -> None:
 
 
 @demo_cli.command("load")
-@click.option("--city", type=click.Choice(["hangzhou", "qingdao"]), default="hangzhou")
+@click.option("--city", type=click.Choice(["hangzhou", "qingdao", "la"]), default="hangzhou")
 @click.option("--if-empty", is_flag=True, help="do nothing if the database already has an org tree")
 @click.option("--at", default=None, help="pretend it is this ISO time (demo tickets are dated relative to it)")
 def load_demo(city: str, if_empty: bool, at: str | None) -> None:
@@ -234,5 +296,7 @@ def demo_logins(url: str) -> None:
 
 def register_cli(app: Flask) -> None:
     """Attach the command groups to `flask`."""
-    for group in (users_cli, boundaries_cli, calendar_cli, demo_cli):
+    from ticketing.bridge.cli import hotline_cli
+
+    for group in (users_cli, boundaries_cli, calendar_cli, demo_cli, hotline_cli):
         app.cli.add_command(group)

@@ -69,3 +69,26 @@ class PhotoRejected(DomainError):
 class PayloadTooLarge(DomainError):
     status = 413
     code = "payload_too_large"
+
+
+class TooManyRequests(DomainError):
+    """Throttled (a locked sign-in, a rate limit): try again after `retry_after` seconds,
+    which the edges send as the Retry-After header."""
+
+    status = 429
+    code = "too_many_requests"
+
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None, details: dict[str, Any] | None = None):
+        super().__init__(message, code=code, details={**(details or {}), "retry_after": retry_after})
+        self.retry_after = retry_after
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class ServiceUnavailable(DomainError):
+    """An outside service the request needs (an SMS gateway, a mail server) failed."""
+
+    status = 503
+    code = "service_unavailable"

@@ -11,6 +11,7 @@ from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_smorest import Api
 from flask_sqlalchemy import SQLAlchemy
+from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException
 
 from geo.models import Base
@@ -19,11 +20,26 @@ from geo.models import Base
 JSON_PREFIXES = ("/api/",)
 
 
+class ErrorBody(Schema):
+    code = fields.String(required=True, metadata={"description": "stable machine-readable code"})
+    message = fields.String(required=True, metadata={"description": "for people; may change"})
+    details = fields.Dict(required=True, metadata={"description": "e.g. per-field messages under `fields` (422)"})
+
+
+class Error(Schema):
+    """The error envelope every /api/v1 error answers with (DESIGN.md §8)."""
+
+    error = fields.Nested(ErrorBody, required=True)
+
+
 class EnvelopeApi(Api):
     """flask-smorest, with HTTP errors in the project's envelope ``{"error": {...}}``.
 
-    Validation failures (422) keep webargs' per-field messages under ``details``.
+    Validation failures (422) keep webargs' per-field messages under ``details``. The
+    OpenAPI document describes the same envelope (``ERROR_SCHEMA``).
     """
+
+    ERROR_SCHEMA = Error
 
     def handle_http_exception(self, error: HTTPException) -> Any:
         if not request.path.startswith(JSON_PREFIXES):
@@ -40,11 +56,14 @@ class EnvelopeApi(Api):
             413: "payload_too_large",
             415: "unsupported_media_type",
             422: "validation_failed",
+            429: "rate_limited",
         }.get(error.code or 500, "error")
         if "messages" in data:
             details = {"fields": data["messages"]}
         body = {"error": {"code": code, "message": error.description or error.name, "details": details}}
-        return body, error.code or 500
+        # Keep the exception's own headers (405's Allow, 401's WWW-Authenticate), not its HTML type.
+        headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
+        return body, error.code or 500, headers
 
 
 # Models derive from geo.models.Base; Flask-SQLAlchemy shares its metadata.

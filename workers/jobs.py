@@ -111,6 +111,33 @@ def outbox(app: Flask, now: datetime) -> Counts:
     return _batched(app, "outbox", now, step, size)
 
 
+def webhooks(app: Flask, now: datetime) -> Counts:
+    """Push due state changes to partners, signed, with retries and backoff (ticketing.bridge.webhooks)."""
+    from ticketing.bridge.webhooks import SignedSender, deliver_due
+
+    sender = SignedSender(timeout=float(app.config["WEBHOOK_TIMEOUT_SECONDS"]))
+    size = int(app.config["WEBHOOK_BATCH"])
+
+    def step() -> Counts:
+        counts = deliver_due(
+            now, sender, batch=size, max_attempts=int(app.config["WEBHOOK_MAX_ATTEMPTS"]),
+            backoff_seconds=float(app.config["WEBHOOK_BACKOFF_SECONDS"]),
+        )
+        counts["examined"] = sum(counts.values())
+        return counts
+
+    return _batched(app, "webhooks", now, step, size)
+
+
+def citizen_links(app: Flask, now: datetime) -> Counts:
+    """Blank the tracking links of citizens' SMS the outbox has finished with (ticketing.services.citizen)."""
+    from ticketing.services.citizen import forget_sent_links
+
+    counts = {"forgotten": forget_sent_links()}
+    db.session.commit()
+    return counts
+
+
 def calendar_watch(app: Flask, now: datetime) -> Counts:
     """Warn the city's supervisors and the admins before a year without calendar data begins."""
     from ticketing.services.calendar_watch import warn_missing_years
@@ -119,6 +146,15 @@ def calendar_watch(app: Flask, now: datetime) -> Counts:
     counts = warn_missing_years(now, weeks=int(app.config["CALENDAR_WARN_WEEKS"]))
     db.session.commit()
     return counts
+
+
+def kpi_facts(app: Flask, now: datetime) -> Counts:
+    """Rebuild the KPI facts of tickets with new events, a commit per batch (ticketing.services.kpi_facts)."""
+    from ticketing.services import kpi_facts as facts
+
+    settings = app.extensions["ticket_settings"]
+    size = int(app.config.get("KPI_FACTS_BATCH", facts.BATCH))
+    return _batched(app, "kpi_facts", now, lambda: facts.refresh(settings, now, limit=size).as_dict(), size)
 
 
 def reports(app: Flask, now: datetime) -> Counts:
@@ -145,6 +181,18 @@ def reports(app: Flask, now: datetime) -> Counts:
     return counts
 
 
+def retention(app: Flask, now: datetime) -> Counts:
+    """Anonymise tickets finished more than RETENTION_DAYS ago, a commit per batch (ticketing.services.privacy)."""
+    from ticketing.services import audit, privacy
+
+    policy = privacy.RetentionPolicy.from_config(app.config)
+    if policy is None:
+        return {"anonymised": 0}
+    store = app.extensions["photo_store"]
+    with audit.acting(None, now, via="worker"):
+        return _batched(app, "retention", now, lambda: privacy.anonymise_batch(now, policy, store), policy.batch)
+
+
 def heartbeat(app: Flask, now: datetime) -> Counts:
     """Show that the worker is alive and can read the database."""
     open_count = db.session.scalar(select(func.count(Ticket.id)).where(Ticket.closed_at.is_(None))) or 0
@@ -161,9 +209,14 @@ JOBS: tuple[Job, ...] = (
     Job("sweep", sweep, _every("SWEEP_SECONDS")),
     Job("extensions", extensions, _every("SWEEP_SECONDS")),
     Job("outbox", outbox, _every("OUTBOX_SECONDS")),
+    Job("citizen_links", citizen_links, _every("OUTBOX_SECONDS")),
+    Job("webhooks", webhooks, _every("OUTBOX_SECONDS")),
     Job("repeats", repeats, lambda app: 600),
     Job("calendar_watch", calendar_watch, lambda app: 6 * 3600),
+    # Keeps the KPI queries' own catch-up (metrics.compute refreshes too) down to a minute of events.
+    Job("kpi_facts", kpi_facts, lambda app: int(app.config.get("KPI_FACTS_SECONDS", 60))),
     Job("reports", reports, lambda app: 3600),
+    Job("retention", retention, lambda app: int(app.config.get("RETENTION_SECONDS", 3600))),
     Job("heartbeat", heartbeat, _every("WORKER_HEARTBEAT_SECONDS")),
 )
 

@@ -230,6 +230,16 @@ def test_truncated_jpeg_is_refused_as_truncated():
     assert (err.status, err.code, err.details["type"]) == (422, "photo_truncated", "JPEG")
 
 
+def test_truncated_jpeg_is_refused_even_after_a_report_was_rendered():
+    # Importing WeasyPrint flips Pillow's process-wide LOAD_TRUNCATED_IMAGES on.
+    from PIL import ImageFile
+
+    import weasyprint  # noqa: F401
+
+    ImageFile.LOAD_TRUNCATED_IMAGES = True
+    assert refused(pf.truncated_jpeg()).code == "photo_truncated"
+
+
 def test_jpeg_cut_inside_its_header_is_truncated_too():
     assert refused(pf.phone_jpeg(1)[:300]).code == "photo_truncated"
 

@@ -24,8 +24,9 @@ def test_a_form_post_without_the_token_is_refused(client, csrf_on):
 
 
 def test_session_api_calls_that_change_things_need_the_header(client, csrf_on):
-    token = _token(client)
-    client.post("/login", data={"username": "deputy_wang", "password": DEMO_PASSWORD, "csrf_token": token})
+    client.post("/login", data={"username": "deputy_wang", "password": DEMO_PASSWORD, "csrf_token": _token(client)})
+    # Signing in starts a new session, with a new CSRF token: the page's after sign-in.
+    token = _token(client, "/")
     body = {"category": "city.litter", "lon": 120.1570240345, "lat": 30.2674745534, "description": "csrf"}
     refused = client.post("/api/v1/tickets", data=body)
     assert refused.status_code == 403 and refused.json["error"]["code"] == "csrf_failed"

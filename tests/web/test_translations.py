@@ -59,3 +59,18 @@ def test_each_catalog_is_compiled_from_its_source():
         with po.with_suffix(".mo").open("rb") as f:
             compiled = {m.id: m.string for m in read_mo(f) if m.id}
         assert source == compiled, f"run: .venv/bin/pybabel compile -d {folder}"
+
+
+def test_a_message_is_translated_in_one_catalog_only():
+    """Flask-Babel merges the catalogs and the last one wins: a message every area shares lives in
+    the shared catalog (ticketing/web/translations), so it reads the same on every page."""
+    from babel.messages.pofile import read_po
+
+    owners: dict[str, list[str]] = {}
+    for folder in translation_directories().split(";"):
+        with (Path(folder) / "zh" / "LC_MESSAGES" / "messages.po").open("rb") as f:
+            for m in read_po(f):
+                if m.id and m.string:
+                    owners.setdefault(m.id if isinstance(m.id, str) else m.id[0], []).append(folder)
+    shared = {msgid: folders for msgid, folders in owners.items() if len(folders) > 1}
+    assert not shared, f"move to the shared catalog: {sorted(shared)[:20]}"

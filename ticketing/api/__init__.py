@@ -12,18 +12,26 @@ from ticketing.extensions import JSON_PREFIXES, EnvelopeApi, db
 
 def register_api(app: Flask, api: EnvelopeApi) -> None:
     """Attach the API blueprints and the error envelope for domain errors."""
+    from ticketing.api import docs_page, security
+
+    docs_page.configure(app)
     api.init_app(app)
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
 
     from ticketing.api import (
         auth, catalog, deputies, exports, following, health, kpis, photos, reports, supervision, tickets,
     )
+    from ticketing.api import privacy
+    from ticketing.api import citizen as citizen_api
+    from ticketing.api import webhooks as webhooks_api
 
     for blp in (
-        auth.blp, catalog.blp, health.blp, tickets.blp, photos.blp, supervision.blp, kpis.blp, deputies.blp, exports.blp,
-        following.blp, reports.blp,
+        auth.blp, catalog.blp, health.blp, tickets.blp, photos.blp, supervision.blp, kpis.blp, deputies.blp,
+        exports.blp, following.blp, reports.blp, webhooks_api.blp, privacy.blp, citizen_api.blp,
     ):
         api.register_blueprint(blp, url_prefix="/api/v1")
+    security.install(app, api)
+    privacy.install(app)
 
     @app.before_request
     def _refuse_nul_characters() -> None:
@@ -35,9 +43,11 @@ def register_api(app: Flask, api: EnvelopeApi) -> None:
     def _domain_error(error: DomainError) -> Any:
         db.session.rollback()
         body = {"error": {"code": error.code, "message": error.message, "details": error.details}}
+        # Some errors carry headers of their own (429's Retry-After).
+        headers = getattr(error, "headers", None) or {}
         if not request.path.startswith(JSON_PREFIXES):
-            return error.message, error.status
-        return body, error.status
+            return error.message, error.status, headers
+        return body, error.status, headers
 
 
 def _carries_nul() -> bool:

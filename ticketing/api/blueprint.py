@@ -28,4 +28,6 @@ class ApiBlueprint(Blueprint):
     DEFAULT_LOCATION_CONTENT_TYPE_MAPPING = {
         **Blueprint.DEFAULT_LOCATION_CONTENT_TYPE_MAPPING,
         "multipart": "multipart/form-data",
+        # Documented as JSON, the main form; a form-encoded body is read the same way.
+        "json_or_form": "application/json",
     }

@@ -17,7 +17,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from ticketing.errors import Conflict, DomainError, Forbidden, Unauthorized
 from ticketing.extensions import db
-from ticketing.models import IdempotencyRecord, User
+from ticketing.models import ApiToken, IdempotencyRecord, User
 from ticketing.services import auth as auth_service
 from ticketing.services.photos import Upload
 from ticketing.settings import TicketSettings
@@ -59,9 +59,11 @@ def optional_actor() -> User | None:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise Unauthorized("use Authorization: Bearer <token>", code="bad_authorization_header")
-        actor = auth_service.user_for_token(token.strip(), now())
-        if actor is None:
+        row = auth_service.token_for(token.strip(), now())
+        if row is None:
             raise Unauthorized("unknown, revoked or expired token", code="invalid_token")
+        _check_scope(row)
+        actor = row.user
     elif getattr(current_user, "is_authenticated", False):
         _check_session_csrf()
         actor = db.session.get(User, current_user.id)
@@ -69,10 +71,25 @@ def optional_actor() -> User | None:
     return actor
 
 
+# Methods that read; every other one changes something and needs the "write" scope.
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def _check_scope(token: ApiToken) -> None:
+    """A token reads with the "read" scope and changes things with "write": checked here, for
+    every view that asks for its caller, so no endpoint can forget it."""
+    needed = "read" if request.method in SAFE_METHODS else "write"
+    if not token.allows(needed):
+        raise Forbidden(
+            f"this token lacks the {needed!r} scope", code="insufficient_scope",
+            details={"needed": needed, "scopes": token.scope_list},
+        )
+
+
 def _check_session_csrf() -> None:
     """A cookie rides along on any cross-site request; a bearer token does not. So a change made
     through the API with the web session must also carry the page's CSRF token (X-CSRFToken)."""
-    if request.method in ("GET", "HEAD", "OPTIONS") or not current_app.config.get("WTF_CSRF_ENABLED", True):
+    if request.method in SAFE_METHODS or not current_app.config.get("WTF_CSRF_ENABLED", True):
         return
     from flask_wtf.csrf import validate_csrf
     from wtforms.validators import ValidationError

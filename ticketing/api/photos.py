@@ -66,6 +66,8 @@ def _original(row: Photo, rel: set[Relation]) -> Response:
             "only the reporter, the handling units and their supervisors see original photos",
             code="photo_original_forbidden",
         )
+    if not row.original_key:  # the retention job removed it (ticketing.services.privacy); the copies remain
+        raise NotFound("the original was removed after the retention period", code="photo_original_removed")
     url = store().url(row.original_key, expires=int(current_app.config["PHOTO_URL_SECONDS"]))
     if url is not None:
         resp = redirect(url, code=302)

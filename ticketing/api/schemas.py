@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
 from flask_smorest.fields import Upload
+from marshmallow import Schema, ValidationError, fields, validate
+from werkzeug.datastructures import FileStorage
 
 from ticketing.services.extensions import MAX_DAYS, MIN_DAYS
 from ticketing.workflow import Outcome, Score
@@ -12,6 +13,13 @@ from ticketing.workflow import Outcome, Score
 class TokenRequest(Schema):
     username = fields.String(required=True, validate=validate.Length(min=1, max=80))
     password = fields.String(required=True, validate=validate.Length(min=1, max=200), load_only=True)
+    scopes = fields.List(
+        fields.String(validate=validate.OneOf(["read", "write"])), validate=validate.Length(min=1, max=2),
+        load_default=None, metadata={"description": "what the token may do (default: read and write); "
+                                                    "a read-only token is refused every change (403 insufficient_scope)"},
+    )
+    label = fields.String(load_default="api", validate=validate.Length(max=100),
+                          metadata={"description": "which client holds the token (shown in token lists)"})
 
 
 class UnitOut(Schema):
@@ -31,9 +39,12 @@ class UserOut(Schema):
 
 
 class TokenOut(Schema):
+    id = fields.Integer(metadata={"description": "the token's id (to revoke it: DELETE /auth/tokens/{id})"})
     token = fields.String()
     token_type = fields.String()
     expires_at = fields.DateTime()
+    scopes = fields.List(fields.String())
+    label = fields.String()
     user = fields.Nested(UserOut)
 
 
@@ -49,8 +60,17 @@ class CategoryOut(Schema):
     urgent = fields.Boolean()
 
 
+class PhotoUpload(Upload):
+    """A file part of a multipart body; a plain text field of the same name is refused (422)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):  # type: ignore[no-untyped-def]
+        if not isinstance(value, FileStorage):
+            raise ValidationError("must be a file part, not a text field")
+        return value
+
+
 def _photos() -> fields.List:
-    return fields.List(Upload(), load_default=list, metadata={"description": "JPEG, PNG, WebP or HEIC photos, or a short MP4 video"})
+    return fields.List(PhotoUpload(), load_default=list, metadata={"description": "JPEG, PNG, WebP or HEIC photos, or a short MP4 video"})
 
 
 class BlankableFloat(fields.Float):

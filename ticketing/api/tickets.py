@@ -39,6 +39,7 @@ from ticketing.api.schemas import (
 from ticketing.errors import InvalidInput
 from ticketing.extensions import db
 from ticketing.models import Ticket, User
+from ticketing.ratelimit import intake_limit
 from ticketing.services import access
 from ticketing.services import extensions as extension_svc
 from ticketing.services import tickets as svc
@@ -58,6 +59,7 @@ def _ticket_response(ticket: Ticket, viewer: User, status: int) -> Response:
 
 
 @blp.route("/tickets", methods=["POST"])
+@intake_limit
 @mutation
 @blp.arguments(ReportIn, location="multipart")
 @blp.response(201, TicketOut)

@@ -5,7 +5,8 @@ The body is ``{"to", "subject", "text", "ticket", "key"}``; ``key`` (also sent a
 so a gateway that honours it can drop the duplicate a crashed worker might send.
 Replies: 2xx delivered; 5xx, 408, 429, timeouts and connection errors are retried;
 any other status (4xx, and 3xx, which is never followed: a redirected POST would arrive
-as a GET without its body) is permanent.
+as a GET without its body) is permanent. `post` is that rule on its own; the partners'
+signed webhooks (`ticketing.bridge.webhooks`) send through it too.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping
 from http.client import HTTPException
 from typing import Any
 
@@ -59,21 +61,38 @@ class WebhookSender:
         }
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
-        request = urllib.request.Request(
-            self.url, data=json.dumps(payload, ensure_ascii=False).encode("utf-8"), headers=headers, method="POST"
-        )
-        try:
-            with self._opener.open(request, timeout=self.timeout) as response:
-                response.read(65536)  # drain a little so the connection closes cleanly
-        except urllib.error.HTTPError as exc:
-            status = exc.code
-            detail = _snippet(exc)
-            transient = status >= 500 or status in RETRYABLE_4XX
-            raise DeliveryError(f"gateway replied {status}{detail}", transient=transient) from exc
-        except (urllib.error.URLError, HTTPException, OSError) as exc:
-            # Refused, reset, DNS, TLS, and timeouts (TimeoutError is an OSError).
-            reason = getattr(exc, "reason", exc)
-            raise DeliveryError(f"gateway unreachable: {type(reason).__name__}: {reason}", transient=True) from exc
+        post(self.url, json.dumps(payload, ensure_ascii=False).encode("utf-8"), headers,
+             timeout=self.timeout, opener=self._opener)
+
+
+def post(
+    url: str,
+    data: bytes,
+    headers: Mapping[str, str],
+    *,
+    timeout: float,
+    opener: urllib.request.OpenerDirector | None = None,
+) -> int:
+    """POST `data` to `url` without following redirects; returns the 2xx status, or raises
+    `DeliveryError` (transient for 5xx, 408, 429 and network faults, permanent otherwise).
+
+    The error's ``__cause__`` is the `urllib.error.HTTPError` when the server answered, so a
+    caller that logs statuses can read ``exc.__cause__.code``.
+    """
+    request = urllib.request.Request(url, data=data, headers=dict(headers), method="POST")
+    try:
+        with (opener or urllib.request.build_opener(_NoRedirects)).open(request, timeout=timeout) as response:
+            response.read(65536)  # drain a little so the connection closes cleanly
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        status = exc.code
+        detail = _snippet(exc)
+        transient = status >= 500 or status in RETRYABLE_4XX
+        raise DeliveryError(f"gateway replied {status}{detail}", transient=transient) from exc
+    except (urllib.error.URLError, HTTPException, OSError) as exc:
+        # Refused, reset, DNS, TLS, and timeouts (TimeoutError is an OSError).
+        reason = getattr(exc, "reason", exc)
+        raise DeliveryError(f"gateway unreachable: {type(reason).__name__}: {reason}", transient=True) from exc
 
 
 def _snippet(exc: urllib.error.HTTPError) -> str:

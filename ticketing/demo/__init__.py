@@ -3,7 +3,8 @@
 `build_hangzhou` creates the 杭州市 / 下城区 deployment: the org tree with the 8 real
 street polygons, the departments the categories need, and users per role; `load`
 adds the historic tickets driven through the real lifecycle (see `history`).
-`build_qingdao` is the second loadable demo at district level (GCJ-02 converted).
+`build_qingdao` is the second loadable demo at district level (GCJ-02 converted);
+`build_la` the Los Angeles world with its 99 neighbourhood councils, for the hotline bridge.
 """
 
 from __future__ import annotations
@@ -131,6 +132,10 @@ def load(city: str, *, now: datetime, settings: TicketSettings, store: PhotoStor
 
         summary = build_qingdao(now)
         return f"Qingdao demo loaded: {summary}"
+    if city == "la":
+        from ticketing.demo.la import build_la
+
+        return f"Los Angeles demo loaded (import data/la311/ with flask hotline import): {build_la(now)}"
     summary = build_hangzhou(now)
     from ticketing.demo.history import replay_history
 

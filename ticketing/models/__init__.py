@@ -2,11 +2,15 @@
 
 from geo.models import Base, Boundary, BoundaryGeneration, UTCDateTime
 from ticketing.models.org import OrgUnit, UnitKind
-from ticketing.models.users import ApiToken, User
+from ticketing.models.users import ApiToken, LockKind, LoginFailure, LoginLock, OtpChallenge, User
 from ticketing.models.categories import Category, HandlerRule
 from ticketing.models.calendar import CalendarDay, CalendarYear
 from ticketing.models.points import PointsSnapshot
+from ticketing.models.kpi import KpiFact, KpiFactQueue, KpiFactState, KpiMonth, KpiMonthHist
 from ticketing.models.supervision import AssessmentReport, ReportKind, SupervisionItem
+from ticketing.models.bridge import WebhookDelivery, WebhookSubscription
+from ticketing.models.citizen import CitizenCode, CitizenReport
+from ticketing.models.audit import AuditEntry
 from ticketing.models.worker import (
     CandidateState,
     Channel,
@@ -29,6 +33,7 @@ from ticketing.models.tickets import (
 )
 
 __all__ = [
+    "AuditEntry",
     "AssessmentReport",
     "ReportKind",
     "SupervisionItem",
@@ -46,12 +51,23 @@ __all__ = [
     "CalendarDay",
     "CalendarYear",
     "Category",
+    "CitizenCode",
+    "CitizenReport",
     "Extension",
     "HandlerRule",
     "IdempotencyRecord",
+    "LockKind",
+    "LoginFailure",
+    "LoginLock",
+    "OtpChallenge",
     "OrgUnit",
     "Photo",
     "PointsSnapshot",
+    "KpiFact",
+    "KpiFactQueue",
+    "KpiFactState",
+    "KpiMonth",
+    "KpiMonthHist",
     "Rating",
     "Ticket",
     "TicketCoHandler",
@@ -61,4 +77,6 @@ __all__ = [
     "UTCDateTime",
     "UnitKind",
     "User",
+    "WebhookDelivery",
+    "WebhookSubscription",
 ]

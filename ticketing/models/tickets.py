@@ -77,6 +77,9 @@ class Ticket(Base):
             postgresql_where=text("next_check_at IS NOT NULL"),
             sqlite_where=text("next_check_at IS NOT NULL"),
         ),
+        # A hotline's ticket number is imported once (ticketing.bridge.hotline). Our own
+        # channels leave both NULL, which a unique index never compares as equal.
+        Index("uq_tickets_source_external_id", "source", "external_id", unique=True),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -135,6 +138,13 @@ class Ticket(Base):
 
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # Tickets from another system (the 12345 hotline bridge): which one ("la311"), its own
+    # ticket number, and when it was created there. NULL for our own channels.
+    source: Mapped[str | None] = mapped_column(String(32))
+    external_id: Mapped[str | None] = mapped_column(String(64))
+    external_created_at: Mapped[datetime | None]
+    # When the retention job removed the finished ticket's personal data (ticketing.services.privacy).
+    anonymised_at: Mapped[datetime | None]
     # Optimistic locking: two processes changing one ticket at once cannot both win.
     version: Mapped[int] = mapped_column(Integer, default=1)
     __mapper_args__ = {"version_id_col": version}

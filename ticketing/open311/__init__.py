@@ -24,7 +24,8 @@ from ticketing.errors import DomainError, Forbidden, NotFound
 from ticketing.extensions import db
 from ticketing.models import Category, Photo, Ticket, TicketEvent
 from ticketing.models.tickets import Visibility
-from ticketing.open311.formats import FORMATS, XML, Open311Error, error_response, respond, w3c
+from ticketing.open311.formats import FORMATS, JSON, XML, Open311Error, error_response, respond, w3c
+from ticketing.ratelimit import intake_limit
 from ticketing.workflow import Action, State
 
 bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
@@ -71,6 +72,21 @@ def _not_found(_exc: Any) -> Response:
 @bp.errorhandler(405)
 def _not_allowed(_exc: Any) -> Response:
     return error_response(XML, [Open311Error(400, "method not supported on this resource")])
+
+
+@bp.before_app_request
+def _routing_errors() -> Response | None:
+    """No such path, or a method no route takes, under /open311/v2: the spec's error, not an HTML page.
+
+    Flask raises routing errors outside every blueprint, so the handlers above never see them.
+    """
+    code = getattr(request.routing_exception, "code", None)
+    if code not in (404, 405) or not request.path.startswith(f"{bp.url_prefix}/"):
+        return None
+    fmt = JSON if request.path.endswith(f".{JSON}") else XML
+    if code == 404:
+        return error_response(fmt, [Open311Error(404, "no such resource")])
+    return error_response(fmt, [Open311Error(400, "method not supported on this resource")])
 
 
 def _fmt(fmt: str) -> str:
@@ -306,6 +322,7 @@ def request_one(request_id: str, fmt: str) -> Response:
 
 
 @bp.route("/requests.<fmt>", methods=["POST"])
+@intake_limit
 def create_request(fmt: str) -> Response:
     """A new request from a deputy's client: form-encoded (or multipart with ``media[]`` files,
     the v2.1 draft), ``api_key`` = the deputy's API token, ``service_code``, ``lat`` and
@@ -316,7 +333,7 @@ def create_request(fmt: str) -> Response:
     from ticketing.services import tickets as ticket_service
 
     key = _arg("api_key")
-    user = auth_service.user_for_token(key, _now()) if key else None
+    user = auth_service.user_for_token(key, _now(), scope="write") if key else None
     if user is None:
         raise Open311Error(403, "Invalid api_key received -- can't proceed with create_request.")
     code = _arg("service_code")
@@ -443,7 +460,7 @@ def post_update(fmt: str) -> Response:
     from ticketing.services import tickets as ticket_service
 
     key = _arg("api_key")
-    user = auth_service.user_for_token(key, _now()) if key else None
+    user = auth_service.user_for_token(key, _now(), scope="write") if key else None
     if user is None:
         raise Open311Error(403, "Invalid api_key received -- can't proceed with the update.")
     missing = [n for n in ("service_request_id", "update_id", "updated_datetime", "status", "description")
@@ -476,3 +493,7 @@ def post_update(fmt: str) -> Response:
         status = 403 if isinstance(exc, Forbidden) else 400
         raise Open311Error(status, exc.message, code=status) from None
     return respond(fmt, "service_request_updates", [{"update_id": str(event.id)}])
+
+
+# The OpenAPI description of these routes adds its own route (/openapi.json) to `bp`.
+from ticketing.open311 import openapi as _openapi  # noqa: F401

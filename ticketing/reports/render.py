@@ -177,8 +177,13 @@ def html(data: dict[str, Any], photo: PhotoLoader, *, version: int, generated_at
 
 def pdf(html_text: str) -> bytes:
     """The HTML laid out as an A4 PDF by WeasyPrint, fetching nothing but ``data:`` URIs."""
+    from PIL import ImageFile
     from weasyprint import HTML
     from weasyprint.urls import URLFetcher
+
+    # Importing WeasyPrint turns Pillow's LOAD_TRUNCATED_IMAGES on for the whole process; photo
+    # intake must keep refusing truncated uploads (services.photos checks it too).
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
 
     fetcher = URLFetcher(allowed_protocols=("data",))
     return HTML(string=html_text, url_fetcher=fetcher).write_pdf()  # type: ignore[no-any-return]

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from ticketing.errors import InvalidInput, NotFound
 from ticketing.extensions import db
 from ticketing.models import Category, HandlerRule
+from ticketing.services import audit
 
 LAW_ENFORCEMENT = "law_enforcement"  # 综合行政执法局
 TRAFFIC_POLICE = "traffic_police"  # 交警大队
@@ -110,6 +111,7 @@ def update_category(
         row.response_hours = response_hours
         row.resolution_days = resolution_days
         row.active = active
+        audit.changed("category.update", row)
     db.session.flush()
     return changed
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 
-from geo.routing import current_router
+from geo.routing import Router, current_router
 from ticketing.extensions import db
 from ticketing.models import Category, HandlerRule, OrgUnit, UnitKind
 from ticketing.settings import TicketSettings
@@ -35,8 +36,32 @@ def route(lon: float, lat: float, category: Category, settings: TicketSettings) 
     A point outside every polygon (or with no active generation) goes to the city's
     dispatch unit, flagged: never dropped.
     """
+    return _route(current_router(db.session), lon, lat, category, settings, department_for)
+
+
+def route_many(points: Sequence[tuple[float, float, Category]], settings: TicketSettings) -> list[Routing]:
+    """`route` for many (lon, lat, category) at once, as a bulk import needs: the same answers,
+    but the active router is looked up once and each covering unit's department once."""
+    found: dict[tuple[int, str], OrgUnit | None] = {}
+
+    def department(unit: OrgUnit, dept_kind: str) -> OrgUnit | None:
+        if (unit.id, dept_kind) not in found:
+            found[(unit.id, dept_kind)] = department_for(unit, dept_kind)
+        return found[(unit.id, dept_kind)]
+
+    router = current_router(db.session)
+    return [_route(router, lon, lat, category, settings, department) for lon, lat, category in points]
+
+
+def _route(
+    router: Router | None,
+    lon: float,
+    lat: float,
+    category: Category,
+    settings: TicketSettings,
+    department: Callable[[OrgUnit, str], OrgUnit | None],
+) -> Routing:
     session = db.session
-    router = current_router(session)
     placement = router.locate(lon, lat) if router is not None else None
     flags: list[str] = []
     snapshot: dict[str, Any] = {
@@ -52,7 +77,7 @@ def route(lon: float, lat: float, category: Category, settings: TicketSettings) 
     snapshot.update(covering_unit=covering.code, candidates=list(placement.candidates))
     handling = covering
     if category.handler_rule == HandlerRule.DEPARTMENT and category.dept_kind:
-        dept = department_for(covering, category.dept_kind)
+        dept = department(covering, category.dept_kind)
         if dept is None:
             flags.append(NO_DEPARTMENT)
         else:

@@ -8,7 +8,7 @@ same person on the same channel exists at most once.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -24,6 +24,8 @@ from ticketing.workflow import Action, Role
 REPORTER, UNIT, WATCHERS = "reporter", "unit", "watchers"
 AUDIENCE: dict[Action, frozenset[str]] = {
     Action.REPORT: frozenset({UNIT}),
+    # A citizen's report forwarded by its deputy: a new work order for the unit.
+    Action.FORWARD: frozenset({UNIT}),
     Action.ACCEPT: frozenset({REPORTER}),
     Action.RETURN: frozenset({REPORTER, WATCHERS}),
     Action.REDISPATCH: frozenset({REPORTER, UNIT}),
@@ -49,6 +51,7 @@ AUDIENCE: dict[Action, frozenset[str]] = {
 
 SUBJECTS: dict[str, str] = {
     "report": "新工单 {number}",
+    "forward": "新工单 {number}（群众反映，代表转交）",
     "accept": "工单 {number} 已受理",
     "return": "工单 {number} 被退回",
     "redispatch": "工单 {number} 重新派发",
@@ -68,6 +71,8 @@ SUBJECTS: dict[str, str] = {
     "add_info": "工单 {number} 有补充信息",
     "comment": "工单 {number} 有新留言",
     "supervise": "工单 {number} 列入挂牌督办",
+    # A `supervise` event with data.listed false: the supervision-list item was removed (销号).
+    "supervise_removed": "工单 {number} 挂牌督办已销号",
     "extension_request": "工单 {number} 申请延期",
     "extension_decision": "工单 {number} 延期申请已答复",
     "remind": "工单 {number} 即将到期",
@@ -166,32 +171,61 @@ def escalation_chain(unit: OrgUnit) -> list[int]:
 
 def for_event(event: TicketEvent, now: datetime) -> int:
     """Queue the notifications of one trail step to the people concerned; returns rows added."""
+    return insert_rows(_event_rows(event, now, unit_users))
+
+
+def for_events(events: Sequence[TicketEvent], now: datetime) -> int:
+    """`for_event` for many steps at once (a bulk import): the same rows, but each set of units'
+    handlers or supervisors is read once and every row goes in one INSERT; returns rows added."""
+    seen: dict[tuple[tuple[int, ...], Role], list[User]] = {}
+
+    def users_of(unit_ids: Iterable[int], role: Role) -> list[User]:
+        key = (tuple(sorted(set(unit_ids))), role)
+        if key not in seen:
+            seen[key] = unit_users(key[0], role)
+        return seen[key]
+
+    return insert_rows([row for event in events for row in _event_rows(event, now, users_of)])
+
+
+def _event_rows(
+    event: TicketEvent, now: datetime, users_of: Callable[[Iterable[int], Role], list[User]]
+) -> list[dict[str, Any]]:
     audience = AUDIENCE.get(event.action)
     if not audience:
-        return 0
+        return []
     ticket = event.ticket
     users: list[User] = []
     if REPORTER in audience:
         users += [u for u in (ticket.reporter,) if u is not None]
+        if ticket.deputy_id is not None and ticket.deputy_id != ticket.reporter_id:
+            # A citizen's report forwarded by a deputy is the deputy's to follow (citizen channel).
+            users += [u for u in (db.session.get(User, ticket.deputy_id),) if u is not None]
         follower_ids = list(db.session.scalars(select(TicketFollower.user_id).where(TicketFollower.ticket_id == ticket.id)))
         if follower_ids:
             users += list(db.session.scalars(select(User).where(User.id.in_(follower_ids))))
     if UNIT in audience:
         units = [ticket.handling_unit_id, *(c.unit_id for c in ticket.co_handlers)]
-        users += unit_users(units, Role.HANDLER)
+        users += users_of(units, Role.HANDLER)
     if WATCHERS in audience:
-        users += unit_users(watcher_units(ticket), Role.SUPERVISOR)
+        users += users_of(watcher_units(ticket), Role.SUPERVISOR)
     if event.actor_id is not None:
         users = [u for u in users if u.id != event.actor_id]  # nobody is told what they just did
     message = Message(
         kind=event.action.value,
-        subject=SUBJECTS.get(event.action.value, "工单 {number}").format(number=ticket.number),
+        subject=SUBJECTS.get(_subject_key(event), "工单 {number}").format(number=ticket.number),
         body=_body(ticket, event),
         dedupe_base=f"event:{event.id}",
         ticket_id=ticket.id,
         event_id=event.id,
     )
-    return insert_rows(rows_for(message, users, now))
+    return rows_for(message, users, now)
+
+
+def _subject_key(event: TicketEvent) -> str:
+    if event.action == Action.SUPERVISE and event.data.get("listed") is False:
+        return "supervise_removed"
+    return event.action.value
 
 
 def _body(ticket: Ticket, event: TicketEvent) -> str:

@@ -1,14 +1,17 @@
-"""The org tree: adding and renaming units, keeping their materialised paths right."""
+"""The org tree: adding and renaming units, keeping their materialised paths right; switching the boundary generation."""
 
 from __future__ import annotations
 
 from collections import Counter
+from datetime import datetime
 
 from sqlalchemy import select
 
+from geo import importer
 from ticketing.errors import InvalidInput, NotFound
 from ticketing.extensions import db
-from ticketing.models import OrgUnit, UnitKind
+from ticketing.models import BoundaryGeneration, OrgUnit, UnitKind
+from ticketing.services import audit
 
 # Which kinds may hang under which: departments and dispatch desks under any level.
 _PARENTS: dict[UnitKind, tuple[UnitKind | None, ...]] = {
@@ -53,6 +56,7 @@ def add_unit(
     db.session.flush()  # the id is part of the path
     unit.path = f"{parent.path if parent else '/'}{unit.id}/"
     db.session.flush()
+    audit.created("unit.add", unit)
     return unit
 
 
@@ -64,6 +68,7 @@ def rename_unit(code: str, *, name: str, name_en: str = "") -> OrgUnit:
     _check_names(name, name_en)
     unit.name = name.strip()
     unit.name_en = name_en.strip()
+    audit.changed("unit.rename", unit)
     db.session.flush()
     return unit
 
@@ -83,6 +88,28 @@ def boundary_keys(match: str) -> tuple[dict[str, tuple[int, str]], set[str]]:
         units[key] = (u.id, u.code)
         seen[key] += 1
     return units, {key for key, n in seen.items() if n > 1}
+
+
+def activate_boundaries(generation_id: int, now: datetime) -> BoundaryGeneration:
+    """Make a boundary generation the one routing uses (``geo.importer.activate_generation``) and
+    audit the switch; activating the active one again changes and records nothing. Flushes.
+
+    Raises ``geo.importer.UnknownGeneration`` for an unknown id.
+    """
+    previous = importer.active_generation_id(db.session)
+    generation = importer.activate_generation(db.session, generation_id, now)
+    if previous != generation.id:
+        audit.record("boundaries.activate", generation, before={"active_generation": previous},
+                     after={"active_generation": generation.id, "label": generation.label}, at=now)
+    return generation
+
+
+def audit_boundary_import(generation: BoundaryGeneration) -> None:
+    """Record a new (inactive) generation from ``geo.importer.import_generation``: geo knows nothing
+    of the audit log, so its callers (the admin page, the CLI) call this next to it. Flushes."""
+    report = generation.report or {}
+    audit.created("boundaries.import", generation, at=generation.created_at,
+                  accepted=len(report.get("accepted", [])), rejected=len(report.get("rejected", [])))
 
 
 def unit_by_code(code: str) -> OrgUnit | None:

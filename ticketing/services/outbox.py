@@ -38,6 +38,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from sqlalchemy import select
 
@@ -51,12 +52,21 @@ MAX_BACKOFF_SECONDS = 6 * 3600
 MAX_ERROR_CHARS = 1000
 
 
-def claim_due(now: datetime, batch: int) -> list[Notification]:
-    """Lock and return up to `batch` pending rows due by `now`, oldest first; the caller's transaction holds them."""
+class _Sends(Protocol):
+    def send(self, message: Any) -> None: ...
+
+
+def claim_due(now: datetime, batch: int, model: type[Any] = Notification) -> list[Any]:
+    """Lock and return up to `batch` pending rows due by `now`, oldest first; the caller's transaction holds them.
+
+    `model` is the outbox table: notifications by default, or another with the same delivery
+    columns (`state`, `next_attempt_at`, `attempts`, `last_error`, `sent_at`), such as the
+    partners' webhook deliveries (`ticketing.bridge.webhooks`).
+    """
     stmt = (
-        select(Notification)
-        .where(Notification.state == DeliveryState.PENDING, Notification.next_attempt_at <= now)
-        .order_by(Notification.next_attempt_at, Notification.id)
+        select(model)
+        .where(model.state == DeliveryState.PENDING, model.next_attempt_at <= now)
+        .order_by(model.next_attempt_at, model.id)
         .limit(batch)
         # Rows already in the session must show what the database holds now, not a stale copy.
         .execution_options(populate_existing=True)
@@ -89,22 +99,23 @@ def deliver_due(
             _give_up(row, f"no sender configured for {row.channel.value}")
             counts["skipped"] += 1
         else:
-            counts[_attempt(row, sender, now, max_attempts, backoff_seconds, max_backoff_seconds)] += 1
+            counts[attempt(row, sender, now, max_attempts, backoff_seconds, max_backoff_seconds)] += 1
         # Each outcome is written as soon as it is known, so the session never holds a
         # batch of unrecorded sends.
         db.session.flush()
     return counts
 
 
-def _attempt(
-    row: Notification,
-    sender: Sender,
+def attempt(
+    row: Any,
+    sender: Sender | _Sends,
     now: datetime,
     max_attempts: int,
     backoff_seconds: float,
     max_backoff_seconds: float,
 ) -> str:
-    """Send one row and record the outcome on it; returns the count it falls under."""
+    """Send one claimed outbox row (see `claim_due`) and record the outcome on it; returns the
+    count it falls under: sent, retried or dead. Never raises for a failed delivery."""
     row.attempts = (row.attempts or 0) + 1
     try:
         sender.send(row)
@@ -113,7 +124,7 @@ def _attempt(
     except Exception as exc:
         # A bug in a (possibly plugged-in) sender must not stop the batch or reach the
         # ticket; retrying is the safe guess, and the attempts are bounded.
-        log.exception("sender for %s crashed on notification %s", row.channel.value, row.id)
+        log.exception("sender crashed on %s", _name(row))
         error, transient = f"{type(exc).__name__}: {exc}", True
     else:
         row.state = DeliveryState.SENT
@@ -123,8 +134,7 @@ def _attempt(
 
     # Addresses are personal data: the log names the row, the row keeps the details.
     log.warning(
-        "notification %s (%s) attempt %s failed%s: %s",
-        row.id, row.channel.value, row.attempts, "" if transient else " permanently", error,
+        "%s attempt %s failed%s: %s", _name(row), row.attempts, "" if transient else " permanently", error,
     )
     if not transient or row.attempts >= max_attempts:
         _give_up(row, error)
@@ -141,6 +151,12 @@ def backoff(attempts: int, base_seconds: float, max_seconds: float = MAX_BACKOFF
     return timedelta(seconds=min(base_seconds * 2**exponent, max_seconds))
 
 
-def _give_up(row: Notification, error: str) -> None:
+def _name(row: Any) -> str:
+    """How the log names a row: its table and id, and a notification's channel."""
+    channel = getattr(row, "channel", None)
+    return f"{row.__tablename__} {row.id}" + (f" ({channel.value})" if channel is not None else "")
+
+
+def _give_up(row: Any, error: str) -> None:
     row.state = DeliveryState.DEAD
     row.last_error = error[:MAX_ERROR_CHARS]

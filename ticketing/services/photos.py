@@ -47,7 +47,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from PIL import ExifTags, Image, ImageCms, ImageOps
+from PIL import ExifTags, Image, ImageCms, ImageFile, ImageOps
 
 from ticketing.errors import PayloadTooLarge, PhotoRejected
 from ticketing.models import Photo
@@ -271,6 +271,9 @@ def _decode(data: bytes, fmt: str, limits: PhotoLimits, details: dict[str, Any])
     if img.width * img.height > limits.max_pixels:
         img.close()
         raise _too_many_pixels({**details, "width": img.width, "height": img.height}, limits)
+    # A truncated upload must fail here. WeasyPrint (the report renderer) switches Pillow's
+    # process-wide LOAD_TRUNCATED_IMAGES on when imported, so insist on it being off.
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
     try:
         img.load()
     except Exception as error:

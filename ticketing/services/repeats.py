@@ -34,6 +34,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 from geoalchemy2.elements import WKBElement
@@ -363,13 +364,26 @@ def member_tickets(candidate_ids: Sequence[int]) -> dict[int, list[Ticket]]:
 # ---------------------------------------------------------------------------- deciding
 
 
-def decide(candidate_id: int, actor: User, listed: bool, now: datetime, *, note: str = "") -> SupervisionCandidate:
+def decide(
+    candidate_id: int,
+    actor: User,
+    listed: bool,
+    now: datetime,
+    *,
+    note: str = "",
+    data: dict[str, Any] | None = None,
+) -> SupervisionCandidate:
     """A supervisor of the district or above lists (挂牌督办) or dismisses an open candidate; flushes.
 
-    Listing flags every member ticket `supervised` and writes a `supervise` event on its
-    trail (which notifies its handlers and watchers); tickets already supervised keep
-    their flag and get no second event. Dismissing only closes the candidate.
+    Listing is done by ``services.supervision.add``, which first writes the supervision-list
+    item and passes its event `data` (with ``item_id``); listing without it is a programming
+    error. Listing flags every member ticket `supervised` and writes a `supervise` event on
+    its trail (which notifies its handlers and watchers), also on tickets already supervised:
+    each listing and each removal of an item shows on the trail, in pairs. Dismissing only
+    closes the candidate.
     """
+    if listed and not (data and "item_id" in data):
+        raise ValueError("list a candidate through ticketing.services.supervision.add")
     _require_supervisor(actor)
     candidate = db.session.get(SupervisionCandidate, candidate_id)
     district = db.session.get(OrgUnit, candidate.district_unit_id) if candidate is not None else None
@@ -386,8 +400,6 @@ def decide(candidate_id: int, actor: User, listed: bool, now: datetime, *, note:
     candidate.updated_at = now
     if listed:
         for ticket in member_tickets([candidate.id])[candidate.id]:
-            if ticket.supervised:
-                continue
             ticket.supervised = True
             ticket.updated_at = now
             ticket.next_check_at = now  # as for every change: the worker recomputes the ticket's next moment
@@ -399,7 +411,7 @@ def decide(candidate_id: int, actor: User, listed: bool, now: datetime, *, note:
                 from_state=ticket.state,
                 to_state=ticket.state,
                 note=note,
-                data={"candidate_id": candidate.id, "source": "repeated_complaints"},
+                data={**(data or {}), "candidate_id": candidate.id, "source": "repeated_complaints"},
             )
     db.session.flush()
     return candidate

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import DateTime, Integer, Select, bindparam, case, cast, func, literal, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from ticketing.bridge import webhooks
 from ticketing.extensions import db
 from ticketing.models import Ticket, TicketEvent, User
 from ticketing.services import notify
@@ -234,6 +235,8 @@ def sweep_batch(now: datetime, s: SweepSettings) -> dict[str, int]:
 
     _apply(now, rows, plans, steps, inserted, counts)
     counts["notifications"] = _notify(now, steps, inserted, by_id, tree)
+    # Auto-close is the sweep's one state change: partners following the ticket hear of it.
+    webhooks.for_event_ids((i for k, i in inserted.items() if steps[k][1].action == Action.AUTO_CLOSE), now)
     # The writes bypassed the ORM: objects a caller holds in this session must reload.
     session.expire_all()
     return counts

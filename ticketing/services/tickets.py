@@ -8,12 +8,12 @@ ticket, appends one event, and flushes. The caller commits.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from geoalchemy2.shape import from_shape
+from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry import Point
 from sqlalchemy import select, update
 
@@ -35,6 +35,7 @@ from ticketing.models import (
     User,
 )
 from ticketing.models.tickets import ExtensionState, ReporterKind, Visibility
+from ticketing.bridge import webhooks
 from ticketing.services import access, dispatch, notify
 from ticketing.services import evidence as evidence_check
 from ticketing.services import photos as photo_service
@@ -86,32 +87,12 @@ def report(
         raise Forbidden(
             "only deputies report through this channel", code="action_forbidden", details={"action": "report"}
         )
-    category = db.session.scalar(select(Category).where(Category.code == category_code, Category.active.is_(True)))
-    if category is None:
-        raise InvalidInput(
-            f"unknown category {category_code!r}", code="unknown_category", details={"category": category_code}
-        )
-    if not description.strip():
-        raise InvalidInput("a description is required", code="description_required")
     if visibility not in (v.value for v in Visibility):
         raise InvalidInput("visibility must be public or private", code="invalid_visibility")
-    location_data: dict[str, Any] = {}
-    review_reasons: list[str] = []
-    if lon is None and lat is None:
-        processed = _process_all(uploads, settings)
-        wlon, wlat, index = _photo_point(processed)
-        crs = "wgs84"  # EXIF GPS, converted to WGS-84 if it said otherwise
-        location_data = {"location_source": "photo_exif", "location_photo": index}
-    else:
-        wlon, wlat = _checked_point(lon, lat, crs)
-        processed = _process_all(uploads, settings)
-        mismatch = _photo_mismatch(processed, (wlon, wlat), settings)
-        if mismatch is not None:
-            review_reasons.append("photo_location_mismatch")
-            location_data = {"photo_location_mismatch": mismatch}
-
-    routing = dispatch.route(wlon, wlat, category, settings)
-    review_reasons = [*routing.flags, *review_reasons]
+    intake = _intake(category_code, description, lon, lat, crs, uploads, settings)
+    category, routing, review_reasons, location_data = (
+        intake.category, intake.routing, intake.review_reasons, intake.location_data
+    )
     deadlines = dispatch.deadlines_from(now, category, settings)
     ticket = Ticket(
         number=next_number(now, settings),
@@ -119,8 +100,8 @@ def report(
         title=title.strip()[:200],
         description=description.strip(),
         address=address.strip()[:300],
-        location=from_shape(Point(wlon, wlat), srid=4326),
-        input_crs=crs,
+        location=from_shape(Point(intake.lon, intake.lat), srid=4326),
+        input_crs=intake.crs,
         visibility=Visibility(visibility),
         state=State.DISPATCHED,
         reporter_kind=ReporterKind.DEPUTY,
@@ -151,8 +132,143 @@ def report(
         to_state=State.DISPATCHED,
         data={"routing": routing.snapshot, **_deadline_data(ticket), **location_data},
     )
-    _attach_photos(ticket, event, processed, actor, now, store)
+    _attach_photos(ticket, event, intake.processed, actor, now, store)
     return ticket
+
+
+@dataclass(frozen=True)
+class _Intake:
+    """A report's checked inputs: its category, WGS-84 position, verified photos and routing."""
+
+    category: Category
+    lon: float
+    lat: float
+    crs: str
+    processed: list[ProcessedPhoto]
+    routing: dispatch.Routing
+    review_reasons: list[str]
+    location_data: dict[str, Any]
+
+
+def _intake(
+    category_code: str,
+    description: str,
+    lon: float | None,
+    lat: float | None,
+    crs: str,
+    uploads: Sequence[Upload],
+    settings: TicketSettings,
+) -> _Intake:
+    """Check what every report channel brings (category, description, position, photos) and route
+    it; writes nothing. Without coordinates the first photo with an EXIF GPS position locates the
+    report; with both, a photo taken far from the given position flags the ticket for review."""
+    category = db.session.scalar(select(Category).where(Category.code == category_code, Category.active.is_(True)))
+    if category is None:
+        raise InvalidInput(
+            f"unknown category {category_code!r}", code="unknown_category", details={"category": category_code}
+        )
+    if not description.strip():
+        raise InvalidInput("a description is required", code="description_required")
+    location_data: dict[str, Any] = {}
+    review_reasons: list[str] = []
+    if lon is None and lat is None:
+        processed = _process_all(uploads, settings)
+        wlon, wlat, index = _photo_point(processed)
+        crs = "wgs84"  # EXIF GPS, converted to WGS-84 if it said otherwise
+        location_data = {"location_source": "photo_exif", "location_photo": index}
+    else:
+        wlon, wlat = _checked_point(lon, lat, crs)
+        processed = _process_all(uploads, settings)
+        mismatch = _photo_mismatch(processed, (wlon, wlat), settings)
+        if mismatch is not None:
+            review_reasons.append("photo_location_mismatch")
+            location_data = {"photo_location_mismatch": mismatch}
+    routing = dispatch.route(wlon, wlat, category, settings)
+    return _Intake(
+        category, wlon, wlat, crs, processed, routing, [*routing.flags, *review_reasons], location_data
+    )
+
+
+def citizen_report(
+    *,
+    deputy: User,
+    category_code: str,
+    description: str,
+    lon: float | None,
+    lat: float | None,
+    crs: str = "wgs84",
+    address: str = "",
+    uploads: Sequence[Upload] = (),
+    now: datetime,
+    settings: TicketSettings,
+    store: PhotoStore,
+) -> Ticket:
+    """Create a citizen's report to `deputy` (who was reached through their QR code): pending review.
+
+    The same checks as `report` (category, description, position or a photo's GPS, every
+    photo) before the first write. The ticket is routed, so the deputy sees where it would
+    go, but it is no work order yet: no deadlines, nobody told but the deputy (an inbox
+    message), no partner pushes; `forward` dispatches it and `decline` ends it. The report
+    step has no actor account (``actor_role`` citizen). The caller checks the deputy (an
+    active deputy with a live code) and keeps the citizen's own data
+    (`ticketing.services.citizen`).
+    """
+    if deputy.role != Role.DEPUTY:
+        raise InvalidInput("citizen reports go to a deputy", code="not_a_deputy")
+    intake = _intake(category_code, description, lon, lat, crs, uploads, settings)
+    routing = intake.routing
+    ticket = Ticket(
+        number=next_number(now, settings),
+        category=intake.category,
+        description=description.strip(),
+        address=address.strip()[:300],
+        location=from_shape(Point(intake.lon, intake.lat), srid=4326),
+        input_crs=intake.crs,
+        visibility=Visibility.PUBLIC,
+        state=State.PENDING_REVIEW,
+        reporter_kind=ReporterKind.CITIZEN,
+        deputy_id=deputy.id,
+        handling_unit=routing.handling_unit,
+        routed_generation_id=routing.generation_id,
+        routed_unit_id=routing.covering_unit.id if routing.covering_unit else None,
+        routing=routing.snapshot,
+        needs_review=bool(intake.review_reasons),
+        review_reasons=intake.review_reasons,
+        round=1,
+        created_at=now,
+        updated_at=now,
+    )
+    db.session.add(ticket)
+    db.session.flush()
+    event = _event(
+        ticket,
+        Action.REPORT,
+        None,
+        now,
+        from_state=None,
+        to_state=State.PENDING_REVIEW,
+        data={"routing": routing.snapshot, "channel": "citizen_qr", **intake.location_data},
+        actor_role=CITIZEN_ROLE,
+        announce=False,
+    )
+    _attach_photos(ticket, event, intake.processed, None, now, store)
+    notify.insert_rows(notify.rows_for(
+        notify.Message(
+            kind="citizen_report",
+            subject=f"群众随手拍 {ticket.number} 待您审核",
+            body=f"{ticket.number} {intake.category.name}：{ticket.description[:120]}",
+            dedupe_base=f"citizen-report:{ticket.id}",
+            ticket_id=ticket.id,
+            event_id=event.id,
+        ),
+        [deputy],
+        now,
+    ))
+    return ticket
+
+
+# The trail's name for steps a citizen took without an account (report, rating).
+CITIZEN_ROLE = "citizen"
 
 
 def next_number(now: datetime, settings: TicketSettings) -> str:
@@ -161,20 +277,132 @@ def next_number(now: datetime, settings: TicketSettings) -> str:
     The counter row is incremented with one UPDATE, which takes a row lock on
     PostgreSQL and the write lock on SQLite, so concurrent reports never share a number.
     """
+    return next_numbers(now, settings, 1)[0]
+
+
+def next_numbers(now: datetime, settings: TicketSettings, count: int) -> list[str]:
+    """`count` consecutive numbers for `now`'s year, reserved with one UPDATE (see `next_number`)."""
     from zoneinfo import ZoneInfo
 
     year = now.astimezone(ZoneInfo(settings.timezone)).year
     session = db.session
     result = session.execute(
-        update(TicketCounter).where(TicketCounter.year == year).values(last=TicketCounter.last + 1)
+        update(TicketCounter).where(TicketCounter.year == year).values(last=TicketCounter.last + count)
     )
     if result.rowcount == 0:  # type: ignore[attr-defined]
-        session.add(TicketCounter(year=year, last=1))
+        session.add(TicketCounter(year=year, last=count))
         session.flush()
-        last = 1
+        last = count
     else:
-        last = session.scalar(select(TicketCounter.last).where(TicketCounter.year == year))
-    return f"{year}-{last:06d}"
+        last = int(session.scalar(select(TicketCounter.last).where(TicketCounter.year == year)) or 0)
+    return [f"{year}-{n:06d}" for n in range(last - count + 1, last + 1)]
+
+
+@dataclass(frozen=True)
+class ChannelReport:
+    """One report another system took in (a 12345 / 311 hotline row), parsed and checked by the caller.
+
+    `lon`/`lat` are WGS84; `routing` is what `dispatch.route` said for them and the category.
+    `data` (the hotline's agency, request type...) is kept on the report event.
+    """
+
+    external_id: str
+    category: Category
+    description: str
+    lon: float
+    lat: float
+    routing: dispatch.Routing
+    title: str = ""
+    address: str = ""
+    external_created_at: datetime | None = None
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+def report_from_channel(
+    items: Sequence[ChannelReport], *, source: str, now: datetime, settings: TicketSettings
+) -> list[Ticket]:
+    """Create and dispatch tickets that reached us through another system, in the caller's transaction.
+
+    The non-deputy variant of `report`, for bulk channels such as the hotline import
+    (`ticketing.bridge.hotline`). Each item arrives with its routing decided by
+    `dispatch.route` (the importer needs it before writing, to refuse points outside every
+    boundary), so placement follows the rules of every other report. The reporter is a
+    citizen known only to that system: `reporter_kind` citizen, no reporter or deputy
+    account, so nobody here rates the work (the hotline calls its citizen back; an unrated
+    resolved ticket closes itself). The trail starts with a system step (no actor) that
+    names the source and external number. Deadlines, notifications and webhook pushes are
+    those of a report. Written in a few statements per call, whatever its size (numbers
+    reserved by one UPDATE, batched INSERTs); flushes. A (source, external_id) pair that
+    exists already violates a unique index: callers skip known numbers first.
+    """
+    if not items:
+        return []
+    if not 1 <= len(source) <= 32:
+        raise InvalidInput("a source name has 1 to 32 characters", code="invalid_source")
+    deadlines: dict[int, Any] = {}
+    tickets: list[Ticket] = []
+    for item, number in zip(items, next_numbers(now, settings, len(items)), strict=True):
+        if item.category.id not in deadlines:  # the same for every ticket of a category at `now`
+            deadlines[item.category.id] = dispatch.deadlines_from(now, item.category, settings)
+        due = deadlines[item.category.id]
+        routing = item.routing
+        tickets.append(Ticket(
+            number=number,
+            category=item.category,
+            title=item.title.strip()[:200],
+            description=item.description.strip(),
+            address=item.address.strip()[:300],
+            location=from_shape(Point(item.lon, item.lat), srid=4326),
+            input_crs="wgs84",
+            visibility=Visibility.PUBLIC,
+            state=State.DISPATCHED,
+            reporter_kind=ReporterKind.CITIZEN,
+            handling_unit=routing.handling_unit,
+            routed_generation_id=routing.generation_id,
+            routed_unit_id=routing.covering_unit.id if routing.covering_unit else None,
+            routing=routing.snapshot,
+            needs_review=bool(routing.flags),
+            review_reasons=list(routing.flags),
+            round=1,
+            dispatched_at=now,
+            next_check_at=now,
+            response_due_at=due.response_due_at,
+            resolution_due_at=due.resolution_due_at,
+            deadline_fallback=due.fallback,
+            created_at=now,
+            updated_at=now,
+            source=source,
+            external_id=item.external_id,
+            external_created_at=item.external_created_at,
+            co_handlers=[],  # known empty: notify reads it without a query per ticket
+        ))
+    db.session.add_all(tickets)
+    db.session.flush()
+    events = [
+        TicketEvent(
+            ticket_id=ticket.id,
+            action=Action.REPORT,
+            at=now,
+            actor_id=None,
+            actor_role="system",
+            from_state=None,
+            to_state=State.DISPATCHED,
+            round=1,
+            handling_unit_id=ticket.handling_unit_id,
+            note="",
+            data={
+                "routing": item.routing.snapshot,
+                **_deadline_data(ticket),
+                "channel": {"source": source, "external_id": item.external_id, **item.data},
+            },
+        )
+        for ticket, item in zip(tickets, items, strict=True)
+    ]
+    db.session.add_all(events)
+    db.session.flush()
+    notify.for_events(events, now)
+    webhooks.for_events(events, now)
+    return tickets
 
 
 def _checked_point(lon: float | None, lat: float | None, crs: str) -> tuple[float, float]:
@@ -213,6 +441,66 @@ def _photo_mismatch(
 
 
 # ---------------------------------------------------------------------------- the steps
+
+
+def forward(
+    ticket: Ticket,
+    actor: User,
+    now: datetime,
+    *,
+    note: str = "",
+    category_code: str | None = None,
+    private: bool = False,
+    settings: TicketSettings,
+) -> TicketEvent:
+    """The deputy forwards a citizen's report: from now on it is the deputy's work order.
+
+    Optionally with a corrected category and made private. It is routed again (the category
+    or the active boundaries may have changed since the citizen sent it) and dispatched with
+    deadlines from `now`, as a deputy's own report is at the moment of reporting.
+    """
+    rule = _guard(ticket, Action.FORWARD, actor, Evidence(note))
+    category = ticket.category
+    if category_code and category_code != category.code:
+        found = db.session.scalar(
+            select(Category).where(Category.code == category_code, Category.active.is_(True))
+        )
+        if found is None:
+            raise InvalidInput(
+                f"unknown category {category_code!r}", code="unknown_category", details={"category": category_code}
+            )
+        category = found
+    point = to_shape(ticket.location)
+    # Routing and deadlines query: both are computed before the ticket changes (autoflush).
+    routing = dispatch.route(point.x, point.y, category, settings)
+    deadlines = dispatch.deadlines_from(now, category, settings)
+    data: dict[str, Any] = {"routing": routing.snapshot}
+    if category.id != ticket.category_id:
+        data["category"] = {"from": ticket.category.code, "to": category.code}
+        ticket.category = category
+    if private:
+        ticket.visibility = Visibility.PRIVATE
+    _set_unit(ticket, routing.handling_unit)
+    ticket.routed_generation_id = routing.generation_id
+    ticket.routed_unit_id = routing.covering_unit.id if routing.covering_unit else None
+    ticket.routing = routing.snapshot
+    # Keep the report's own flags (a photo far from the pin); the routing's are taken afresh.
+    kept = [r for r in (ticket.review_reasons or []) if r == "photo_location_mismatch"]
+    ticket.review_reasons = [*routing.flags, *kept]
+    ticket.needs_review = bool(ticket.review_reasons)
+    ticket.dispatched_at = now
+    ticket.response_due_at = deadlines.response_due_at
+    ticket.resolution_due_at = deadlines.resolution_due_at
+    ticket.deadline_fallback = deadlines.fallback
+    data.update(_deadline_data(ticket))
+    return _transition(ticket, rule, actor, now, State.DISPATCHED, note=note, data=data)
+
+
+def decline(ticket: Ticket, actor: User, now: datetime, *, reason: str) -> TicketEvent:
+    """The deputy declines a citizen's report with a reason, which the citizen sees on the tracking page."""
+    rule = _guard(ticket, Action.DECLINE, actor, Evidence(reason))
+    ticket.closed_at = now
+    return _transition(ticket, rule, actor, now, State.DECLINED, note=reason)
 
 
 def accept(ticket: Ticket, actor: User, now: datetime, *, note: str) -> TicketEvent:
@@ -382,6 +670,38 @@ def rate(
 ) -> TicketEvent:
     """The reporter rates the round: 满意/基本满意 close it; 不满意 opens round + 1 with new deadlines."""
     rule = _guard(ticket, Action.RATE, actor, Evidence(comment))
+    return _rate(ticket, rule, actor, now, score=score, comment=comment, settings=settings)
+
+
+def rate_as_citizen(
+    ticket: Ticket, now: datetime, *, score: str, comment: str = "", settings: TicketSettings
+) -> TicketEvent:
+    """The citizen who reported through a deputy's QR code rates the round, with the deputy's effect.
+
+    The caller (`ticketing.services.citizen`) has checked the tracking link and that the
+    deputy lets this citizen rate; here only the state and the score are checked. The step
+    has no actor account (``actor_role`` citizen, no rater on the rating).
+    """
+    rule = rule_for(Action.RATE)
+    if ticket.state not in rule.sources:
+        raise TransitionNotAllowed(
+            f"cannot rate a ticket that is {ticket.state.value}",
+            details={"action": Action.RATE.value, "state": ticket.state.value},
+        )
+    return _rate(ticket, rule, None, now, score=score, comment=comment, settings=settings, actor_role=CITIZEN_ROLE)
+
+
+def _rate(
+    ticket: Ticket,
+    rule: Rule,
+    actor: User | None,
+    now: datetime,
+    *,
+    score: str,
+    comment: str,
+    settings: TicketSettings,
+    actor_role: str | None = None,
+) -> TicketEvent:
     try:
         verdict = Score(score)
     except ValueError:
@@ -390,7 +710,10 @@ def rate(
             code="invalid_score",
             details={"score": score},
         ) from None
-    rating = Rating(ticket_id=ticket.id, round=ticket.round, score=verdict, comment=comment, rater_id=actor.id, at=now)
+    rating = Rating(
+        ticket_id=ticket.id, round=ticket.round, score=verdict, comment=comment, rater_id=actor.id if actor else None,
+        at=now,
+    )
     db.session.add(rating)
     db.session.flush()
     data: dict[str, Any] = {"score": verdict.value, "rated_round": ticket.round}
@@ -398,14 +721,16 @@ def rate(
         rated_round = ticket.round
         _next_round(ticket, now, settings)
         data.update(_deadline_data(ticket))
-        event = _transition(ticket, rule, actor, now, State.DISPATCHED, note=comment, data=data)
+        event = _transition(
+            ticket, rule, actor, now, State.DISPATCHED, note=comment, data=data, actor_role=actor_role
+        )
         if rated_round >= 2:
             _supervise(ticket, now, rated_round)
         return event
     ticket.final_rating_id = rating.id
     ticket.closed_reason = ClosedReason.RATED
     ticket.closed_at = now
-    return _transition(ticket, rule, actor, now, State.CLOSED, note=comment, data=data)
+    return _transition(ticket, rule, actor, now, State.CLOSED, note=comment, data=data, actor_role=actor_role)
 
 
 def close_unrated(ticket: Ticket, actor: User | None, now: datetime, *, note: str = "") -> TicketEvent:
@@ -561,6 +886,7 @@ def _transition(
     note: str = "",
     data: dict[str, Any] | None = None,
     dedupe_key: str | None = None,
+    actor_role: str | None = None,
 ) -> TicketEvent:
     if target is not None and target not in rule.targets:
         raise AssertionError(f"{rule.action} cannot lead to {target}")  # a bug, not bad input
@@ -574,7 +900,7 @@ def _transition(
         _lapse_extensions(ticket, now)
     event = _event(
         ticket, rule.action, actor, now, from_state=source, to_state=target or source, note=note, data=data,
-        dedupe_key=dedupe_key,
+        dedupe_key=dedupe_key, actor_role=actor_role,
     )
     db.session.flush()
     return event
@@ -591,13 +917,17 @@ def _event(
     note: str = "",
     data: dict[str, Any] | None = None,
     dedupe_key: str | None = None,
+    actor_role: str | None = None,
+    announce: bool = True,
 ) -> TicketEvent:
+    """Append one step; `actor_role` names an actor without an account (a citizen), and
+    `announce=False` writes it without notifications and partner pushes."""
     event = TicketEvent(
         ticket_id=ticket.id,
         action=action,
         at=now,
         actor_id=actor.id if actor else None,
-        actor_role=actor.role.value if actor else "system",
+        actor_role=actor_role or (actor.role.value if actor else "system"),
         from_state=from_state,
         to_state=to_state,
         round=ticket.round,
@@ -608,7 +938,9 @@ def _event(
     )
     db.session.add(event)
     db.session.flush()
-    notify.for_event(event, now)
+    if announce:
+        notify.for_event(event, now)
+        webhooks.for_event(event, now)
     return event
 
 

@@ -125,4 +125,4 @@ def index() -> Any:
 
 
 # The pages register their routes on `bp`.
-from ticketing.web.admin import boundaries, categories, people, units  # noqa: E402,F401
+from ticketing.web.admin import audit, boundaries, categories, people, units  # noqa: E402,F401

@@ -102,6 +102,7 @@ def import_boundaries() -> Any:
         db.session.rollback()
         flash(_("Nothing was imported: no polygon matched a unit. The report says why for each feature."), "error")
         return _list_page(422, form=form, rejected_report=exc.report.as_dict())
+    org.audit_boundary_import(generation)
     db.session.commit()
     flash(_("Imported generation %(id)s (inactive): %(n)s polygons. Check it on the map, then activate it.",
             id=generation.id, n=len(generation.report["accepted"])), "ok")
@@ -139,7 +140,7 @@ def boundary_geojson(generation_id: int) -> Any:
 def activate_boundary(generation_id: int) -> Any:
     """Make the generation the one routing uses (every process notices on its next routing)."""
     _generation(generation_id)
-    importer.activate_generation(db.session, generation_id, request_now())
+    org.activate_boundaries(generation_id, request_now())
     db.session.commit()
     flash(_("Generation %(id)s is now active: new reports are routed by its polygons.", id=generation_id), "ok")
     return redirect(url_for("admin.boundary", generation_id=generation_id))

@@ -30,4 +30,4 @@ register_nav("deputy.report_form", _l("Snap and report"), Role.DEPUTY, order=10)
 register_nav("deputy.tickets", _l("My tickets"), Role.DEPUTY, order=11)
 
 # The views register themselves on `bp`.
-from ticketing.web.deputy import report, tickets  # noqa: E402,F401
+from ticketing.web.deputy import citizen, report, tickets  # noqa: E402,F401

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from ticketing.api import presenters
 from ticketing.extensions import db
 from ticketing.models import OrgUnit, Ticket, TicketEvent
+from ticketing.web import labels
 from ticketing.workflow import Action, Outcome, Score, State
 
 # A running deadline closer than this is shown as due soon (amber), besides its countdown.
@@ -66,17 +67,8 @@ STEP_LABELS = {
     Action.REMIND: _l("Deadline reminder to the handling unit"),
 }
 
-OUTCOME_LABELS = {
-    Outcome.SOLVED: _l("Solved"),
-    Outcome.EXPLAINED: _l("Explained: no action possible"),
-    Outcome.REFERRED: _l("Referred elsewhere"),
-}
-
-SCORE_LABELS = {
-    Score.SATISFIED: _l("Satisfied"),
-    Score.BASICALLY_SATISFIED: _l("Basically satisfied"),
-    Score.UNSATISFIED: _l("Unsatisfied"),
-}
+OUTCOME_LABELS = labels.OUTCOMES
+SCORE_LABELS = labels.SCORES
 
 _OUTCOMES = frozenset(o.value for o in Outcome)
 _SCORES = frozenset(s.value for s in Score)

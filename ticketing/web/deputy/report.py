@@ -22,6 +22,7 @@ from ticketing.api.context import settings, store, uploads
 from ticketing.errors import DomainError, InvalidInput
 from ticketing.extensions import db
 from ticketing.models import Category, IdempotencyRecord, Ticket, User
+from ticketing.ratelimit import intake_limit
 from ticketing.services import following
 from ticketing.services import tickets as svc
 from ticketing.web.common import error_text, page_user, perform, request_now, roles_required
@@ -41,6 +42,7 @@ def report_form() -> Any:
 
 
 @bp.post("/report")
+@intake_limit
 @roles_required(Role.DEPUTY)
 def submit() -> Any:
     """The form posted without JavaScript: one report through ``services.tickets.report``."""

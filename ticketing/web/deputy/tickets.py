@@ -24,7 +24,7 @@ from ticketing.errors import DomainError, NotFound
 from ticketing.extensions import db
 from ticketing.metrics import local_period
 from ticketing.models import Ticket, TicketFollower, User
-from ticketing.services import following, points
+from ticketing.services import following, points, privacy
 from ticketing.services import tickets as svc
 from ticketing.web.common import error_text, page_user, perform, request_now, roles_required
 from ticketing.web.deputy import bp
@@ -169,6 +169,8 @@ def ticket(number: str) -> Any:
         following=following.is_following(user, t),
         scores=[(s.value, SCORE_LABELS[s]) for s in Score],
         point={"lon": point.x, "lat": point.y},
+        consent=privacy.consent_state(t),
+        may_consent=privacy.may_decide_consent(user, t),
         now=now,
         formats=countdown_formats(),
     )
@@ -200,6 +202,18 @@ def urge(number: str) -> Any:
     t, _rel = _visible(user, number)
     perform(lambda: svc.urge(t, user, request_now(), note=request.form.get("note", "")),
             _("The handling unit has been urged."))
+    return redirect(url_for("deputy.ticket", number=t.number))
+
+
+@bp.post("/tickets/<number>/photo-consent")
+@roles_required(Role.DEPUTY)
+def photo_consent(number: str) -> Any:
+    """Agree that the ticket's photos appear in the public cockpit (consent=1), or withdraw (consent=0)."""
+    user = page_user()
+    t, _rel = _visible(user, number)
+    consent = request.form.get("consent") == "1"
+    perform(lambda: privacy.set_photo_consent(t, user, request_now(), consent=consent),
+            _("The photos may now appear in the public cockpit.") if consent else _("The photos are no longer public."))
     return redirect(url_for("deputy.ticket", number=t.number))
 
 

@@ -27,8 +27,8 @@ from ticketing.models import Ticket, User
 from ticketing.services import extensions as extension_service
 from ticketing.services import tickets as svc
 from ticketing.services.tickets import Evidence
-from ticketing.web import common
-from ticketing.web.workbench import forms, labels
+from ticketing.web import common, labels
+from ticketing.web.workbench import forms
 from ticketing.web.workbench import queue as reads
 from ticketing.workflow import Action, Outcome, Role, State
 from ticketing.worktime import WorkCalendar, calendar_for

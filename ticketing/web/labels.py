@@ -1,7 +1,9 @@
-"""Words for the workflow's values on the workbench's pages (English msgids, Chinese in the catalog).
+"""Words for the workflow's values on the staff pages (English msgids, Chinese in the shared catalog).
 
 The API speaks in codes (`dispatched`, `resolve`); people read these. Every value of the enums has
-a label, so a new state or action shows up here as a failing test rather than as a raw code.
+a label, so a new state or action shows up as a failing test rather than as a raw code. The
+workbench and the dashboard use these; the deputy's and the citizen's pages word states and steps
+for their reader (`web/deputy/present.py`, `web/citizen/wording.py`) but share the outcomes and scores.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
 
-from ticketing.workflow import Action, Outcome, State
+from ticketing.workflow import Action, Outcome, Score, State
 
 STATES: dict[State, LazyString] = {
     State.PENDING_REVIEW: _l("Awaiting the deputy"),
@@ -55,6 +57,12 @@ ACTIONS: dict[Action, LazyString] = {
 
 OUTCOMES: dict[Outcome, LazyString] = {
     Outcome.SOLVED: _l("Solved"),
-    Outcome.EXPLAINED: _l("Explained (no action possible)"),
+    Outcome.EXPLAINED: _l("Explained: no action possible"),
     Outcome.REFERRED: _l("Referred elsewhere"),
+}
+
+SCORES: dict[Score, LazyString] = {
+    Score.SATISFIED: _l("Satisfied"),
+    Score.BASICALLY_SATISFIED: _l("Basically satisfied"),
+    Score.UNSATISFIED: _l("Unsatisfied"),
 }
