@@ -45,7 +45,7 @@ test: install-test
 bench: install-test
 	$(VENV)/bin/python -m bench.bench_sweep --full
 	$(VENV)/bin/python -m bench.bench_photos
-	$(VENV)/bin/python -m bench.bench_kpis --full  # KPI queries over 100k-1M tickets, 10M events (about an hour)
+	$(VENV)/bin/python -m bench.bench_kpis --full  # KPI queries over 100k-1M tickets, 10M events (about 20 minutes)
 
 lint: install-test
 	$(VENV)/bin/pip install -q -e '.[dev]'

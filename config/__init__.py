@@ -125,6 +125,10 @@ class Settings:
     CALENDAR_WARN_WEEKS = 8  # warn supervisors this long before a year without calendar data begins
     # Retention (ticketing.services.privacy): tickets finished this many days ago lose their photos'
     # originals and, if private, their exact location and address; 0 or None keeps them for ever.
+    # The KPI facts (ticketing.services.kpi_facts): how often the worker catches them up, and how many
+    # changed tickets per transaction.
+    KPI_FACTS_SECONDS = 60
+    KPI_FACTS_BATCH = 2000
     RETENTION_DAYS: int | None = 730
     RETENTION_BATCH = 200  # tickets per transaction
     RETENTION_LOCATION_GRID_M = 200  # a private ticket's point moves to the centre of a square this wide

@@ -59,7 +59,7 @@ class EnvelopeApi(Api):
             429: "rate_limited",
         }.get(error.code or 500, "error")
         if "messages" in data:
-            details = {"fields": data["messages"]}
+            details = {"fields": _string_keys(data["messages"])}
         body = {"error": {"code": code, "message": error.description or error.name, "details": details}}
         # Keep the exception's own headers (405's Allow, 401's WWW-Authenticate), not its HTML type.
         headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
@@ -73,3 +73,13 @@ login_manager = LoginManager()
 babel = Babel()
 csrf = CSRFProtect()
 api = EnvelopeApi()
+
+
+def _string_keys(value: Any) -> Any:
+    """webargs' messages with every key a string: a form part without a name is keyed None,
+    which JSON (with sorted keys) cannot write."""
+    if isinstance(value, dict):
+        return {("" if k is None else str(k)): _string_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_string_keys(v) for v in value]
+    return value

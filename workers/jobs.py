@@ -153,7 +153,7 @@ def kpi_facts(app: Flask, now: datetime) -> Counts:
     from ticketing.services import kpi_facts as facts
 
     settings = app.extensions["ticket_settings"]
-    size = int(app.config.get("KPI_FACTS_BATCH", facts.BATCH))
+    size = int(app.config["KPI_FACTS_BATCH"])
     return _batched(app, "kpi_facts", now, lambda: facts.refresh(settings, now, limit=size).as_dict(), size)
 
 
@@ -214,7 +214,7 @@ JOBS: tuple[Job, ...] = (
     Job("repeats", repeats, lambda app: 600),
     Job("calendar_watch", calendar_watch, lambda app: 6 * 3600),
     # Keeps the KPI queries' own catch-up (metrics.compute refreshes too) down to a minute of events.
-    Job("kpi_facts", kpi_facts, lambda app: int(app.config.get("KPI_FACTS_SECONDS", 60))),
+    Job("kpi_facts", kpi_facts, _every("KPI_FACTS_SECONDS")),
     Job("reports", reports, lambda app: 3600),
     Job("retention", retention, lambda app: int(app.config.get("RETENTION_SECONDS", 3600))),
     Job("heartbeat", heartbeat, _every("WORKER_HEARTBEAT_SECONDS")),

@@ -144,3 +144,14 @@ def test_open311_media_beyond_the_integer_range_is_the_spec_404(fuzz_api: Api) -
     resp = fuzz_api.client.get(f"/open311/v2/media/{2**52}.jpg")
     assert resp.status_code == 404
     assert b"no such media" in resp.data
+
+
+def test_a_form_part_without_a_name_is_a_422_not_a_500(fuzz_api: Api) -> None:
+    """Found by schemathesis: a multipart part named "" came back from webargs keyed None, which the
+    JSON encoder (sorting keys) could not write."""
+    reported = fuzz_api.report("deputy_wang", photos=[jpeg()])
+    assert reported.status_code == 201, reported.json
+    resp = fuzz_api.post(f"/api/v1/tickets/{reported.json['number']}/add_info", "deputy_wang",
+                         data={"": "3.1", "note": "补充"})
+    assert resp.status_code == 422, resp.data
+    assert resp.json["error"]["code"] == "validation_failed"

@@ -161,6 +161,9 @@ def test_the_trail_the_rating_and_every_page_at_phone_and_desktop_size(new_page,
     assert timeline.locator("li").count() == 4
     assert "承办单位已办结" in timeline.locator("li").first.inner_text()  # newest first
     assert "天水街道" in timeline.inner_text() and "更换灯泡" in timeline.inner_text()
+    # The thumbnails load lazily: bring each into view, as a reader scrolling the trail would.
+    for img in page.locator("main img").all():
+        img.scroll_into_view_if_needed()
     page.wait_for_function("[...document.querySelectorAll('main img')].every(i => i.complete && i.naturalWidth > 0)")
     shot(page, "deputy-ticket-resolved-phone-zh")
 
