@@ -46,6 +46,7 @@ bench: install-test
 	$(VENV)/bin/python -m bench.bench_sweep --full
 	$(VENV)/bin/python -m bench.bench_photos
 	$(VENV)/bin/python -m bench.bench_kpis --full  # KPI queries over 100k-1M tickets, 10M events (about 20 minutes)
+	$(VENV)/bin/python -m bench.bench_hotline      # the 29,999 real LA 311 rows through the 12345 import
 
 lint: install-test
 	$(VENV)/bin/pip install -q -e '.[dev]'

@@ -68,6 +68,29 @@ def postgis_url(request: pytest.FixtureRequest) -> str:
     return f"postgresql+psycopg://{proc.user}@{proc.host}:{proc.port}/suishoupai_test"
 
 
+def own_postgis_app(postgis_url: str, name: str, photo_dir: Path) -> Flask:
+    """The app on a fresh PostGIS database `name` of its own (dropped and created again), migrated.
+
+    For tests whose data must be committed and seen by other connections (a live server, the fuzzer,
+    the browser), so they cannot share the rolled-back session of the `app` fixture."""
+    import flask_migrate
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(postgis_url)
+    admin = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as c:
+        c.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        c.execute(f"CREATE DATABASE {name}")
+    own = url.set(database=name)
+    with psycopg.connect(own.set(drivername="postgresql").render_as_string(hide_password=False), autocommit=True) as c:
+        c.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+    application = make_app(own.render_as_string(hide_password=False), photo_dir)
+    with application.app_context():
+        flask_migrate.upgrade()
+    return application
+
+
 def make_app(url: str, photo_dir: Path) -> Flask:
     from ticketing.app import create_app
 

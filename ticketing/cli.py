@@ -149,7 +149,7 @@ def import_boundaries(path: Path, key_field: str, match: str, crs: str, label: s
     except (UnicodeDecodeError, json.JSONDecodeError, importer.InvalidGeoJSON) as e:
         raise click.ClickException(f"{path} is not a GeoJSON file: {e}") from None
     prepared, _report = importer.prepare_boundaries(features, key_field=key_field, crs=crs)
-    units, ambiguous = _units_by(match)
+    units, ambiguous = org.boundary_keys(match)
     clashes = sorted({p.key for p in prepared} & ambiguous)
     if clashes:
         # A name shared by several units cannot say which one the polygon belongs to.
@@ -177,17 +177,6 @@ def import_boundaries(path: Path, key_field: str, match: str, crs: str, label: s
         org.activate_boundaries(gen.id, now)
     db.session.commit()
     click.echo(json.dumps({"generation": gen.id, "active": gen.active, "report": gen.report}, ensure_ascii=False, indent=2))
-
-
-def _units_by(match: str) -> tuple[dict[str, tuple[int, str]], set[str]]:
-    """Org units keyed by code or name, and the names that more than one unit carries."""
-    units: dict[str, tuple[int, str]] = {}
-    seen: Counter[str] = Counter()
-    for u in db.session.scalars(select(OrgUnit).order_by(OrgUnit.code)):
-        key = u.code if match == "code" else u.name
-        units[key] = (u.id, u.code)
-        seen[key] += 1
-    return units, {key for key, n in seen.items() if n > 1}
 
 
 @boundaries_cli.command("activate")

@@ -16,14 +16,12 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-import psycopg
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
-from sqlalchemy.engine import make_url
 
-from tests.conftest import NOW, TIANSHUI, Api, jpeg, make_app, rolled_back
+from tests.conftest import NOW, TIANSHUI, Api, jpeg, own_postgis_app, rolled_back
 
 # Examples sent per fuzzed operation label ("POST /api/v1/tickets"), and how many of them
 # succeeded (2xx): filled by the tests, printed at the end.
@@ -41,23 +39,11 @@ def fuzz_app(postgis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     too (`_fuzz_clock`): what the fuzzer meets (deadlines, calendar years) does not depend on
     the day the suite runs.
     """
-    import flask_migrate
-
     from ticketing.demo import build_hangzhou
     from ticketing.extensions import db
 
-    url = make_url(postgis_url)
-    admin = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
-    name = "suishoupai_fuzz"
-    with psycopg.connect(admin, autocommit=True) as c:
-        c.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        c.execute(f"CREATE DATABASE {name}")
-    own = url.set(database=name)
-    with psycopg.connect(own.set(drivername="postgresql").render_as_string(hide_password=False), autocommit=True) as c:
-        c.execute("CREATE EXTENSION IF NOT EXISTS postgis")
-    app = make_app(own.render_as_string(hide_password=False), tmp_path_factory.mktemp("fuzz") / "photos")
+    app = own_postgis_app(postgis_url, "suishoupai_fuzz", tmp_path_factory.mktemp("fuzz") / "photos")
     with app.app_context():
-        flask_migrate.upgrade()
         build_hangzhou(NOW)
         db.session.commit()
         db.session.remove()

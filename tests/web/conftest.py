@@ -12,13 +12,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from flask import Flask
-from sqlalchemy.engine import make_url
 from werkzeug.serving import make_server
 
-from tests.conftest import NOW, ROOT, make_app
+from tests.conftest import NOW, ROOT, own_postgis_app
 
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = ROOT / "var" / "screenshots"
@@ -39,24 +37,12 @@ def csrf_on(app: Flask) -> Iterator[None]:
 @pytest.fixture(scope="session")
 def live_app(postgis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     """The app on a fresh PostGIS database of its own, demo world built, CSRF on."""
-    import flask_migrate
-
     from ticketing.demo import build_hangzhou
     from ticketing.extensions import db
 
-    url = make_url(postgis_url)
-    admin = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
-    name = "suishoupai_browser"
-    with psycopg.connect(admin, autocommit=True) as c:
-        c.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        c.execute(f"CREATE DATABASE {name}")
-    own = url.set(database=name)
-    with psycopg.connect(own.set(drivername="postgresql").render_as_string(hide_password=False), autocommit=True) as c:
-        c.execute("CREATE EXTENSION IF NOT EXISTS postgis")
-    app = make_app(own.render_as_string(hide_password=False), tmp_path_factory.mktemp("browser"))
+    app = own_postgis_app(postgis_url, "suishoupai_browser", tmp_path_factory.mktemp("browser"))
     app.config["WTF_CSRF_ENABLED"] = True
     with app.app_context():
-        flask_migrate.upgrade()
         build_hangzhou(NOW)
         db.session.commit()
     yield app

@@ -14,14 +14,12 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 
-import psycopg
 import pytest
 from flask import Flask
 from sqlalchemy import select
-from sqlalchemy.engine import make_url
 from werkzeug.serving import make_server
 
-from tests.conftest import make_app
+from tests.conftest import own_postgis_app
 from tests.web.conftest import DESKTOP, PHONE, shot
 from ticketing.demo import HZ_USERS
 
@@ -29,27 +27,15 @@ from ticketing.demo import HZ_USERS
 @pytest.fixture(scope="module")
 def demo_app(postgis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     """The app on its own PostGIS database with the demo loaded as `flask demo load` does (dated to now)."""
-    import flask_migrate
-
     from ticketing import demo
     from ticketing.extensions import db
     from ticketing.models import Photo, Rating, Ticket
     from ticketing.services import kpi_facts
     from ticketing.workflow import ClosedReason, Score, State
 
-    url = make_url(postgis_url)
-    admin = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
-    name = "suishoupai_cockpit"
-    with psycopg.connect(admin, autocommit=True) as c:
-        c.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        c.execute(f"CREATE DATABASE {name}")
-    own = url.set(database=name)
-    with psycopg.connect(own.set(drivername="postgresql").render_as_string(hide_password=False), autocommit=True) as c:
-        c.execute("CREATE EXTENSION IF NOT EXISTS postgis")
-    app = make_app(own.render_as_string(hide_password=False), tmp_path_factory.mktemp("cockpit"))
+    app = own_postgis_app(postgis_url, "suishoupai_cockpit", tmp_path_factory.mktemp("cockpit"))
     app.config["WTF_CSRF_ENABLED"] = True
     with app.app_context():
-        flask_migrate.upgrade()
         now = datetime.now(timezone.utc)
         demo.load("hangzhou", now=now, settings=app.extensions["ticket_settings"], store=app.extensions["photo_store"])
         # `make run` runs the worker beside the web app, and it keeps the KPI facts fresh.
