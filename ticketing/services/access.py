@@ -34,8 +34,10 @@ def relations(actor: User | None, ticket: Ticket) -> set[Relation]:
             rel.add(Relation.VIEWER)
     if rel:
         rel.add(Relation.VIEWER)
-    elif actor.role == Role.ADMIN or _follows(actor, ticket):
-        # Followers (reporters of its duplicates) read and comment; they do not own it.
+    elif (actor.role == Role.ADMIN and actor.unit is None) or _follows(actor, ticket):
+        # An admin with a unit sees that unit's subtree only, as in `visible_filter` (the
+        # supervisor branch above). Followers (reporters of its duplicates) read and comment;
+        # they do not own it.
         rel.add(Relation.VIEWER)
     return rel
 
