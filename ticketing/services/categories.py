@@ -6,6 +6,7 @@ Codes are stable API values; names and deadlines are defaults an admin edits.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 
@@ -144,3 +145,20 @@ def seed_categories() -> int:
             added += 1
     db.session.flush()
     return added
+
+
+def picker_tree(english: bool = False) -> list[dict[str, Any]]:
+    """The active domains in display order, each with its active sub-categories: what a report form
+    offers. Names in English when asked and known, else Chinese."""
+    rows = db.session.scalars(select(Category).where(Category.active.is_(True)).order_by(Category.sort)).all()
+
+    def name(c: Category) -> str:
+        return (c.name_en or c.name) if english else c.name
+
+    by_id: dict[int, dict[str, Any]] = {
+        c.id: {"code": c.code, "name": name(c), "urgent": c.urgent, "subs": []} for c in rows if c.parent_id is None
+    }
+    for c in rows:
+        if c.parent_id in by_id:
+            by_id[c.parent_id]["subs"].append({"code": c.code, "name": name(c)})
+    return list(by_id.values())

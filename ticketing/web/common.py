@@ -8,6 +8,7 @@ Each area (deputy, workbench, supervision, cockpit, admin) is a blueprint packag
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,10 +19,9 @@ from flask import abort, flash
 from flask_babel import LazyString
 from flask_babel import gettext as _
 from flask_login import current_user
-
 from sqlalchemy.orm.exc import StaleDataError
 
-from ticketing.errors import Conflict, DomainError
+from ticketing.errors import Conflict, DomainError, InvalidInput
 from ticketing.extensions import db
 from ticketing.models import User
 from ticketing.workflow import Role
@@ -117,3 +117,18 @@ def request_now() -> datetime:
 
 def role_label(role: Role) -> str:
     return _(role.value)
+
+
+def form_coordinate(raw: str) -> float | None:
+    """A coordinate typed or filled into a form: blank is "not given" (the photo's GPS position is
+    used then); anything else must be a finite number (the service checks the range)."""
+    raw = raw.strip()
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InvalidInput("coordinates out of range", code="location_out_of_range") from None
+    if not math.isfinite(value):
+        raise InvalidInput("coordinates out of range", code="location_out_of_range")
+    return value

@@ -8,30 +8,21 @@ links included, are a 404 page that says no more than "not found".
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-from flask import (
-    Response,
-    abort,
-    current_app,
-    flash,
-    redirect,
-    render_template,
-    request,
-    url_for,
-)
+from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from ticketing.api.context import settings, store, uploads
 from ticketing.errors import DomainError, InvalidInput, NotFound
 from ticketing.extensions import db
-from ticketing.models import Category, CitizenCode, CitizenReport, Ticket
+from ticketing.models import CitizenCode, CitizenReport, Ticket
 from ticketing.ratelimit import client_address, intake_limit, limiter
+from ticketing.services import categories
 from ticketing.services import citizen as svc
+from ticketing.web import common
 from ticketing.web.citizen import bp
 from ticketing.web.citizen.wording import (
     SCORE_LABELS,
@@ -95,7 +86,7 @@ def submit(code: str) -> Any:
     try:
         if not photos:
             raise InvalidInput("add at least one photo", code="photo_required")
-        lon, lat = _coordinate(form.get("lon", "")), _coordinate(form.get("lat", ""))
+        lon, lat = common.form_coordinate(form.get("lon", "")), common.form_coordinate(form.get("lat", ""))
         received = svc.report(
             code,
             form_key=key,
@@ -173,34 +164,7 @@ def _code_or_404(code: str) -> CitizenCode:
 
 
 def _domains() -> list[dict[str, Any]]:
-    """The domains with their sub-categories, in display order, named in the page's language."""
-    english = str(get_locale()) == "en"
-    rows = db.session.scalars(select(Category).where(Category.active.is_(True)).order_by(Category.sort)).all()
-
-    def name(c: Category) -> str:
-        return (c.name_en or c.name) if english else c.name
-
-    by_id: dict[int, dict[str, Any]] = {
-        c.id: {"code": c.code, "name": name(c), "subs": []} for c in rows if c.parent_id is None
-    }
-    for c in rows:
-        if c.parent_id in by_id:
-            by_id[c.parent_id]["subs"].append({"code": c.code, "name": name(c)})
-    return list(by_id.values())
-
-
-def _coordinate(raw: str) -> float | None:
-    """A coordinate from the form: blank is "not given" (the photo's GPS position is used then)."""
-    raw = raw.strip()
-    if not raw:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        raise InvalidInput("coordinates out of range", code="location_out_of_range") from None
-    if not math.isfinite(value):
-        raise InvalidInput("coordinates out of range", code="location_out_of_range")
-    return value
+    return categories.picker_tree(english=str(get_locale()) == "en")
 
 
 def _script_messages() -> dict[str, str]:

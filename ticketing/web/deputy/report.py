@@ -21,10 +21,11 @@ from sqlalchemy import select
 from ticketing.api.context import settings, store, uploads
 from ticketing.errors import DomainError, InvalidInput
 from ticketing.extensions import db
-from ticketing.models import Category, IdempotencyRecord, Ticket, User
+from ticketing.models import IdempotencyRecord, Ticket, User
 from ticketing.ratelimit import intake_limit
-from ticketing.services import following
+from ticketing.services import categories, following
 from ticketing.services import tickets as svc
+from ticketing.web import common
 from ticketing.web.common import error_text, page_user, perform, request_now, roles_required
 from ticketing.web.deputy import bp
 from ticketing.web.deputy.present import category_label, state_label, unit_label
@@ -56,7 +57,7 @@ def submit() -> Any:
     try:
         if not photos:
             raise InvalidInput("add at least one photo", code="photo_required")
-        lon, lat = _coordinate(form.get("lon", "")), _coordinate(form.get("lat", ""))
+        lon, lat = common.form_coordinate(form.get("lon", "")), common.form_coordinate(form.get("lat", ""))
     except DomainError as exc:
         flash(error_text(exc), "error")
         return _page(exc.status, values=form)
@@ -143,34 +144,7 @@ def _page(status: int = 200, values: Any = None) -> Any:
 
 
 def _domains() -> list[dict[str, Any]]:
-    """The seven domains, each with its sub-categories, in display order (names in the page's language)."""
-    english = str(get_locale()) == "en"
-    rows = db.session.scalars(select(Category).where(Category.active.is_(True)).order_by(Category.sort)).all()
-
-    def name(c: Category) -> str:
-        return (c.name_en or c.name) if english else c.name
-
-    by_id: dict[int, dict[str, Any]] = {
-        c.id: {"code": c.code, "name": name(c), "urgent": c.urgent, "subs": []} for c in rows if c.parent_id is None
-    }
-    for c in rows:
-        if c.parent_id in by_id:
-            by_id[c.parent_id]["subs"].append({"code": c.code, "name": name(c)})
-    return list(by_id.values())
-
-
-def _coordinate(raw: str) -> float | None:
-    """A typed coordinate: blank is "not given" (the photo's GPS position is used then)."""
-    raw = raw.strip()
-    if not raw:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        raise InvalidInput("coordinates out of range", code="location_out_of_range") from None
-    if not math.isfinite(value):
-        raise InvalidInput("coordinates out of range", code="location_out_of_range")
-    return value
+    return categories.picker_tree(english=str(get_locale()) == "en")
 
 
 def _earlier(user: User, key: str) -> str | None:
