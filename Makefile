@@ -8,11 +8,12 @@ HOST       ?= 127.0.0.1
 PORT       ?= 5000
 RUN_APT    := python3-venv libsqlite3-mod-spatialite fonts-wqy-zenhei
 TEST_APT   := $(RUN_APT) postgresql postgresql-15-postgis-3 chromium
+BENCH_APT  := $(TEST_APT) wrk
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export SPATIALITE_LIBRARY_PATH ?= mod_spatialite
 export FLASK_APP := wsgi:app
 
-.PHONY: run test install install-test system-deps system-deps-test lint clean bench
+.PHONY: run run-prod test install install-test install-bench system-deps system-deps-test system-deps-bench lint clean bench bench-full
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -24,15 +25,24 @@ $(VENV)/.installed-tests: $(VENV)/.installed
 	$(VENV)/bin/pip install -q -e '.[tests]'
 	@touch $@
 
+$(VENV)/.installed-bench: $(VENV)/.installed-tests
+	$(VENV)/bin/pip install -q -e '.[tests,bench]'
+	@touch $@
+
 system-deps:
 	@scripts/ensure-apt.sh $(RUN_APT)
 
 system-deps-test:
 	@scripts/ensure-apt.sh $(TEST_APT)
 
+system-deps-bench:
+	@scripts/ensure-apt.sh $(BENCH_APT)
+
 install: system-deps $(VENV)/.installed
 
 install-test: system-deps-test $(VENV)/.installed-tests
+
+install-bench: system-deps-bench $(VENV)/.installed-bench
 
 run: install
 	@scripts/run.sh $(HOST) $(PORT)
